@@ -1,0 +1,80 @@
+import type { TSchema, Static } from '@sinclair/typebox';
+import { Topics, type TopicName } from './topics';
+import { IntentSubmittedV1 } from './events/intent';
+import { ActionDecidedV1, ActionProposedV1, IntentDecidedV1 } from './events/policy';
+import {
+  ContextRequestedV1,
+  ContextRetrievedV1,
+  ModelCompletedV1,
+  ModelRequestedV1,
+  ToolExecutedV1,
+  ToolRequestedV1,
+  VerificationCompletedV1,
+  VerificationRequestedV1,
+} from './events/steps';
+import { ApprovalRequestedV1, RunCompletedV1 } from './events/run';
+
+/**
+ * The event catalog: every event type of the flow, its data schema and the topic it travels on.
+ * Types are versioned `govmesh.<entity>.<event>.v<N>`; a breaking change is a new version.
+ */
+export const EventTypes = {
+  IntentSubmitted: 'govmesh.intent.submitted.v1',
+  IntentDecided: 'govmesh.intent.decided.v1',
+  ContextRequested: 'govmesh.context.requested.v1',
+  ContextRetrieved: 'govmesh.context.retrieved.v1',
+  ModelRequested: 'govmesh.model.requested.v1',
+  ModelCompleted: 'govmesh.model.completed.v1',
+  ActionProposed: 'govmesh.action.proposed.v1',
+  ActionDecided: 'govmesh.action.decided.v1',
+  ToolRequested: 'govmesh.tool.requested.v1',
+  ToolExecuted: 'govmesh.tool.executed.v1',
+  VerificationRequested: 'govmesh.verification.requested.v1',
+  VerificationCompleted: 'govmesh.verification.completed.v1',
+  ApprovalRequested: 'govmesh.approval.requested.v1',
+  RunCompleted: 'govmesh.run.completed.v1',
+} as const;
+
+export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
+
+export interface EventDefinition<S extends TSchema = TSchema> {
+  readonly type: EventType;
+  readonly topic: TopicName;
+  readonly schema: S;
+  readonly description: string;
+}
+
+function define<S extends TSchema>(type: EventType, topic: TopicName, schema: S, description: string): EventDefinition<S> {
+  return { type, topic, schema, description };
+}
+
+export const EVENT_CATALOG = {
+  [EventTypes.IntentSubmitted]: define(EventTypes.IntentSubmitted, Topics.intents, IntentSubmittedV1, 'An agent asks govmesh to carry out a task.'),
+  [EventTypes.IntentDecided]: define(EventTypes.IntentDecided, Topics.decisions, IntentDecidedV1, 'Policy decided whether the intent may run.'),
+  [EventTypes.ContextRequested]: define(EventTypes.ContextRequested, Topics.contextCommands, ContextRequestedV1, 'Orchestrator asks for permission-scoped context.'),
+  [EventTypes.ContextRetrieved]: define(EventTypes.ContextRetrieved, Topics.outcomes, ContextRetrievedV1, 'Context returned citations with provenance.'),
+  [EventTypes.ModelRequested]: define(EventTypes.ModelRequested, Topics.modelCommands, ModelRequestedV1, 'Orchestrator asks the router for a model decision.'),
+  [EventTypes.ModelCompleted]: define(EventTypes.ModelCompleted, Topics.outcomes, ModelCompletedV1, 'The routed model proposed an action (or none).'),
+  [EventTypes.ActionProposed]: define(EventTypes.ActionProposed, Topics.actions, ActionProposedV1, 'A proposed tool action awaits a policy decision.'),
+  [EventTypes.ActionDecided]: define(EventTypes.ActionDecided, Topics.actionDecisions, ActionDecidedV1, 'Policy decided on the action; a signed grant when allowed.'),
+  [EventTypes.ToolRequested]: define(EventTypes.ToolRequested, Topics.toolCommands, ToolRequestedV1, 'Orchestrator asks the gateway to execute a granted action.'),
+  [EventTypes.ToolExecuted]: define(EventTypes.ToolExecuted, Topics.outcomes, ToolExecutedV1, 'The gateway executed (or rejected) the action.'),
+  [EventTypes.VerificationRequested]: define(EventTypes.VerificationRequested, Topics.verifyCommands, VerificationRequestedV1, 'Orchestrator asks the verifier to confirm a claim.'),
+  [EventTypes.VerificationCompleted]: define(EventTypes.VerificationCompleted, Topics.outcomes, VerificationCompletedV1, 'The verifier read the system of record back.'),
+  [EventTypes.ApprovalRequested]: define(EventTypes.ApprovalRequested, Topics.approvals, ApprovalRequestedV1, 'A run waits at a human checkpoint, with its full state.'),
+  [EventTypes.RunCompleted]: define(EventTypes.RunCompleted, Topics.results, RunCompletedV1, 'The final result of a run.'),
+} as const;
+
+type Catalog = typeof EVENT_CATALOG;
+/** The data type of an event type, derived from its schema: one source for schema and type. */
+export type EventData<T extends EventType> = Static<Catalog[T]['schema']>;
+
+export function isKnownEventType(type: string): type is EventType {
+  return Object.prototype.hasOwnProperty.call(EVENT_CATALOG, type);
+}
+
+export function eventsOnTopic(topic: string): EventType[] {
+  return Object.values(EVENT_CATALOG)
+    .filter((d) => d.topic === topic)
+    .map((d) => d.type);
+}

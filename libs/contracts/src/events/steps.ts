@@ -1,0 +1,111 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { ActionGrant } from './policy';
+import { AgentId, JsonObject, Reason, RunId, StepId } from './common';
+
+export const ContextRequestedV1 = Type.Object(
+  { runId: RunId, stepId: StepId, agentId: AgentId, query: Type.String({ minLength: 1, maxLength: 4000 }), limit: Type.Integer({ minimum: 1, maximum: 20 }) },
+  { additionalProperties: false },
+);
+export type ContextRequestedV1 = Static<typeof ContextRequestedV1>;
+
+export const Citation = Type.Object(
+  {
+    documentId: Type.String(),
+    title: Type.String(),
+    excerpt: Type.String(),
+    source: Type.String({ description: 'provenance: where the document came from' }),
+    classification: Type.String(),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type Citation = Static<typeof Citation>;
+
+export const ContextRetrievedV1 = Type.Object(
+  { runId: RunId, stepId: StepId, citations: Type.Array(Citation), withheld: Type.Integer({ minimum: 0, description: 'matches the agent may not see' }) },
+  { additionalProperties: false },
+);
+export type ContextRetrievedV1 = Static<typeof ContextRetrievedV1>;
+
+export const Risk = Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')]);
+
+export const ModelRequestedV1 = Type.Object(
+  {
+    runId: RunId,
+    stepId: StepId,
+    agentId: AgentId,
+    task: Type.String(),
+    input: JsonObject,
+    citations: Type.Array(Citation),
+    risk: Risk,
+  },
+  { additionalProperties: false },
+);
+export type ModelRequestedV1 = Static<typeof ModelRequestedV1>;
+
+export const ModelCompletedV1 = Type.Object(
+  {
+    runId: RunId,
+    stepId: StepId,
+    model: Type.String(),
+    provider: Type.String(),
+    confidence: Type.Number({ minimum: 0, maximum: 1 }),
+    proposal: Type.Union([
+      Type.Object({ kind: Type.Literal('tool_call'), tool: Type.String(), arguments: JsonObject, rationale: Type.String() }, { additionalProperties: false }),
+      Type.Object({ kind: Type.Literal('no_action'), rationale: Type.String() }, { additionalProperties: false }),
+    ]),
+    usage: Type.Object({ inputTokens: Type.Integer({ minimum: 0 }), outputTokens: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+export type ModelCompletedV1 = Static<typeof ModelCompletedV1>;
+
+export const ToolRequestedV1 = Type.Object(
+  { runId: RunId, stepId: StepId, agentId: AgentId, agentVersion: Type.Optional(Type.String()), tool: Type.String(), arguments: JsonObject, grant: ActionGrant },
+  { additionalProperties: false },
+);
+export type ToolRequestedV1 = Static<typeof ToolRequestedV1>;
+
+export const RecordClaim = Type.Object(
+  {
+    system: Type.String({ description: 'system of record, e.g. sandbox' }),
+    entity: Type.String(),
+    id: Type.String(),
+    fields: JsonObject,
+  },
+  { additionalProperties: false },
+);
+export type RecordClaim = Static<typeof RecordClaim>;
+
+export const ToolExecutedV1 = Type.Object(
+  {
+    runId: RunId,
+    stepId: StepId,
+    tool: Type.String(),
+    executionId: Type.String(),
+    status: Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('rejected')]),
+    output: Type.Optional(JsonObject),
+    claim: Type.Optional(RecordClaim),
+    reasons: Type.Array(Reason),
+  },
+  { additionalProperties: false },
+);
+export type ToolExecutedV1 = Static<typeof ToolExecutedV1>;
+
+export const VerificationRequestedV1 = Type.Object(
+  { runId: RunId, stepId: StepId, claim: RecordClaim },
+  { additionalProperties: false },
+);
+export type VerificationRequestedV1 = Static<typeof VerificationRequestedV1>;
+
+export const VerificationCompletedV1 = Type.Object(
+  {
+    runId: RunId,
+    stepId: StepId,
+    verdict: Type.Union([Type.Literal('confirmed'), Type.Literal('mismatch'), Type.Literal('not_found'), Type.Literal('unsupported')]),
+    observed: Type.Optional(JsonObject),
+    reasons: Type.Array(Reason, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type VerificationCompletedV1 = Static<typeof VerificationCompletedV1>;

@@ -1,0 +1,155 @@
+import { Kafka, logLevel, type Consumer, type IHeaders, type Producer } from 'kafkajs';
+import type { IncomingMessage, MessagingLogger, OutgoingMessage, SubscribeOptions, Subscription, TopicToProvision, Transport } from './transport';
+
+export interface KafkaTransportOptions {
+  brokers: string[];
+  clientId: string;
+  logger: MessagingLogger;
+  /** Partitions of one topic handled at the same time by one consumer. */
+  partitionsConsumedConcurrently?: number;
+  sessionTimeoutMs?: number;
+  /** Upper bound on how long a fetch waits for data; lower means less idle latency. */
+  maxWaitTimeMs?: number;
+}
+
+function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
+}
+
+function kafkaLogLevel(): logLevel {
+  return process.env['LOG_LEVEL'] === 'debug' ? logLevel.INFO : logLevel.WARN;
+}
+
+/**
+ * Kafka through kafkajs. The producer is not kafkajs's idempotent producer: delivery safety
+ * comes from the outbox (publish again after a crash) and the consumers' inbox (skip what was
+ * seen), which also works against brokers without a transaction coordinator.
+ */
+export class KafkaTransport implements Transport {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private producer?: Producer;
+  private readonly consumers = new Set<Consumer>();
+
+  constructor(private readonly options: KafkaTransportOptions) {
+    const log = options.logger;
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: kafkaLogLevel(),
+      retry: { initialRetryTime: 100, retries: 8 },
+      logCreator: () => ({ level, log: entry }) => {
+        const text = `kafkajs ${entry.namespace}: ${entry.message}`;
+        if (level === logLevel.ERROR) log.error(text);
+        else if (level === logLevel.WARN) log.warn(text);
+        else log.log(text);
+      },
+    });
+  }
+
+  async connect(): Promise<void> {
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, idempotent: false, maxInFlightRequests: 1 });
+    await this.producer.connect();
+  }
+
+  /**
+   * Creates missing topics through the admin API (real Kafka). A broker without a controller
+   * (librdkafka's mock cluster) refuses; there the topics must already exist, which is checked.
+   */
+  async ensureTopics(topics: TopicToProvision[]): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.name));
+      if (missing.length === 0) return;
+      try {
+        await admin.createTopics({ topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions })), waitForLeaders: true });
+      } catch (err) {
+        const after = new Set(await admin.listTopics());
+        const stillMissing = missing.filter((t) => !after.has(t.name)).map((t) => t.name);
+        if (stillMissing.length > 0) {
+          throw new Error(`Kafka topics ${stillMissing.join(', ')} are missing and could not be created: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async publish(messages: OutgoingMessage[]): Promise<void> {
+    if (!this.producer) throw new Error('Kafka transport is not connected');
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const m of messages) {
+      const list = byTopic.get(m.topic) ?? [];
+      list.push(m);
+      byTopic.set(m.topic, list);
+    }
+    await this.producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, list]) => ({
+        topic,
+        messages: list.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+      })),
+    });
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const consumer = this.kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 30000,
+      heartbeatInterval: 3000,
+      maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 100,
+      allowAutoTopicCreation: false,
+    });
+    this.consumers.add(consumer);
+    await consumer.connect();
+    for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: true });
+    let stopping = false;
+    await consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+        if (batch.messages.length === 0) return;
+        const messages: IncomingMessage[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ? m.key.toString('utf8') : null,
+          value: m.value,
+          headers: headersToStrings(m.headers),
+          timestamp: m.timestamp,
+        }));
+        await options.handleBatch({
+          topic: batch.topic,
+          partition: batch.partition,
+          messages,
+          heartbeat,
+          isStale: () => stopping || !isRunning() || isStale(),
+        });
+        resolveOffset(batch.lastOffset());
+        await commitOffsetsIfNecessary();
+      },
+    });
+    return {
+      close: async () => {
+        stopping = true;
+        await consumer.disconnect();
+        this.consumers.delete(consumer);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const c of [...this.consumers]) await c.disconnect().catch(() => undefined);
+    this.consumers.clear();
+    await this.producer?.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,13 @@
+import { Controller, Get, Header } from '@nestjs/common';
+import { GovmeshMetrics } from '@govmesh/observability';
+
+@Controller('metrics')
+export class MetricsController {
+  constructor(private readonly metrics: GovmeshMetrics) {}
+
+  @Get()
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  async scrape(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+}

@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * All govmesh metrics live in one registry per process. Every metric carries a `service`
+ * label, so the embedded mode (seven services, one process) and the distributed mode
+ * (one service per process) produce the same series.
+ */
+export const METRIC_PREFIX = 'govmesh_';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class GovmeshMetrics {
+  readonly registry = new Registry();
+  readonly messagesConsumed: Counter<'service' | 'topic' | 'type'>;
+  readonly messagesPublished: Counter<'service' | 'topic'>;
+  readonly deadLetters: Counter<'service' | 'topic' | 'reason'>;
+  readonly inboxDuplicates: Counter<'service' | 'topic'>;
+  readonly handlerDuration: Histogram<'service' | 'type'>;
+  readonly consumeBatchSize: Histogram<'service' | 'topic'>;
+  readonly consumeRetries: Counter<'service' | 'topic'>;
+  readonly outboxPending: Gauge<'service'>;
+  readonly outboxPublishLag: Histogram<'service'>;
+  readonly intentsReceived: Counter<'service' | 'source'>;
+  readonly policyDecisions: Counter<'service' | 'effect' | 'subject'>;
+  readonly runsCompleted: Counter<'service' | 'outcome'>;
+  readonly runDuration: Histogram<'service' | 'outcome'>;
+  readonly modelCalls: Counter<'service' | 'model' | 'provider'>;
+  readonly toolExecutions: Counter<'service' | 'tool' | 'status'>;
+  readonly verifications: Counter<'service' | 'verdict'>;
+  readonly auditRecords: Counter<'service'>;
+
+  constructor() {
+    const r = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    this.messagesConsumed = new Counter({ name: 'govmesh_messages_consumed_total', help: 'Events consumed and handled', labelNames: ['service', 'topic', 'type'], registers: r });
+    this.messagesPublished = new Counter({ name: 'govmesh_messages_published_total', help: 'Events published by the outbox relay', labelNames: ['service', 'topic'], registers: r });
+    this.deadLetters = new Counter({ name: 'govmesh_dead_letters_total', help: 'Messages sent to the dead-letter topic, by reason', labelNames: ['service', 'topic', 'reason'], registers: r });
+    this.inboxDuplicates = new Counter({ name: 'govmesh_inbox_duplicates_total', help: 'Redelivered events skipped by the idempotent inbox', labelNames: ['service', 'topic'], registers: r });
+    this.handlerDuration = new Histogram({ name: 'govmesh_handler_duration_seconds', help: 'Time spent in an event handler', labelNames: ['service', 'type'], buckets: LATENCY_BUCKETS, registers: r });
+    this.consumeBatchSize = new Histogram({ name: 'govmesh_consume_batch_size', help: 'Messages per consumed batch (one transaction each)', labelNames: ['service', 'topic'], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers: r });
+    this.consumeRetries = new Counter({ name: 'govmesh_consume_retries_total', help: 'Batch retries after transient errors', labelNames: ['service', 'topic'], registers: r });
+    this.outboxPending = new Gauge({ name: 'govmesh_outbox_pending', help: 'Outbox rows seen waiting for the relay at its last pass', labelNames: ['service'], registers: r });
+    this.outboxPublishLag = new Histogram({ name: 'govmesh_outbox_publish_lag_seconds', help: 'Time from outbox commit to publish', labelNames: ['service'], buckets: LATENCY_BUCKETS, registers: r });
+    this.intentsReceived = new Counter({ name: 'govmesh_intents_received_total', help: 'Intents received, by ingress', labelNames: ['service', 'source'], registers: r });
+    this.policyDecisions = new Counter({ name: 'govmesh_policy_decisions_total', help: 'Policy decisions by effect', labelNames: ['service', 'effect', 'subject'], registers: r });
+    this.runsCompleted = new Counter({ name: 'govmesh_runs_completed_total', help: 'Runs completed by outcome', labelNames: ['service', 'outcome'], registers: r });
+    this.runDuration = new Histogram({ name: 'govmesh_run_duration_seconds', help: 'Run duration from first sight to result', labelNames: ['service', 'outcome'], buckets: LATENCY_BUCKETS, registers: r });
+    this.modelCalls = new Counter({ name: 'govmesh_model_calls_total', help: 'Model calls by model and provider', labelNames: ['service', 'model', 'provider'], registers: r });
+    this.toolExecutions = new Counter({ name: 'govmesh_tool_executions_total', help: 'Tool executions by status', labelNames: ['service', 'tool', 'status'], registers: r });
+    this.verifications = new Counter({ name: 'govmesh_verifications_total', help: 'Verifications by verdict', labelNames: ['service', 'verdict'], registers: r });
+    this.auditRecords = new Counter({ name: 'govmesh_audit_records_total', help: 'Records appended to the audit chain', labelNames: ['service'], registers: r });
+  }
+}
+
+let processMetrics: GovmeshMetrics | undefined;
+
+/** The process-wide metrics; created on first use. */
+export function govmeshMetrics(): GovmeshMetrics {
+  processMetrics ??= new GovmeshMetrics();
+  return processMetrics;
+}

@@ -1,0 +1,4 @@
+export * from './data-source';
+export * from './pglite';
+export * from './pglite-pool';
+export * from './errors';
