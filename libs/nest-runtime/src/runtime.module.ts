@@ -9,7 +9,8 @@ import { openEmbeddedDatabase, type DatabaseTarget } from '@govmesh/persistence'
 import { CONFIG_SCHEMA, toGovmeshConfig, type GovmeshConfig } from './config';
 import { HealthController, HealthRegistry } from './health';
 import { MetricsController } from './metrics.controller';
-import { DATABASE_TARGET, GOVMESH_CONFIG, TRANSPORT } from './tokens';
+import { DATABASE_TARGET, ENDPOINT_DEPS, GOVMESH_CONFIG, TRANSPORT } from './tokens';
+import type { ServiceEndpointDeps } from './service-endpoint';
 
 export interface RuntimeOptions {
   /** Name of this process: a service name, or `embedded`. */
@@ -70,6 +71,11 @@ export class RuntimeModule implements OnApplicationShutdown {
         },
         { provide: TRANSPORT, inject: [GOVMESH_CONFIG], useFactory: createTransport },
         {
+          provide: ENDPOINT_DEPS,
+          inject: [GOVMESH_CONFIG, TRANSPORT, GovmeshMetrics, HealthRegistry],
+          useFactory: (config: GovmeshConfig, transport: Transport, metrics: GovmeshMetrics, health: HealthRegistry): ServiceEndpointDeps => ({ config, transport, metrics, health }),
+        },
+        {
           provide: DATABASE_TARGET,
           inject: [GOVMESH_CONFIG],
           useFactory: async (config: GovmeshConfig): Promise<DatabaseTarget> => {
@@ -80,7 +86,7 @@ export class RuntimeModule implements OnApplicationShutdown {
           },
         },
       ],
-      exports: [GOVMESH_CONFIG, TRANSPORT, DATABASE_TARGET, GovmeshMetrics, HealthRegistry],
+      exports: [GOVMESH_CONFIG, TRANSPORT, ENDPOINT_DEPS, DATABASE_TARGET, GovmeshMetrics, HealthRegistry],
     };
   }
 

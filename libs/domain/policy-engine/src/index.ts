@@ -96,14 +96,20 @@ function agentEntity(agent: AgentIdentity): cedar.EntityJson {
   };
 }
 
-function authorize(bundle: PolicyBundle, agent: AgentIdentity, action: string, resource: cedar.EntityJson, context: cedar.Context): PolicyDecision {
+interface ResourceEntity {
+  type: string;
+  id: string;
+  attrs: Record<string, cedar.CedarValueJson>;
+}
+
+function authorize(bundle: PolicyBundle, agent: AgentIdentity, action: string, resource: ResourceEntity, context: cedar.Context): PolicyDecision {
   const answer = cedar.isAuthorized({
     principal: { type: 'Agent', id: agent.id },
     action: { type: 'Action', id: action },
-    resource: resource.uid,
+    resource: { type: resource.type, id: resource.id },
     context,
     policies: { staticPolicies: bundle.policies },
-    entities: [agentEntity(agent), resource],
+    entities: [agentEntity(agent), { uid: { type: resource.type, id: resource.id }, attrs: resource.attrs, parents: [] }],
   });
   if (answer.type === 'failure') {
     return { effect: 'deny', policyVersion: bundle.version, determiningPolicies: [], reasons: [{ code: 'policy_evaluation_failed', message: `policy evaluation failed: ${errorsOf(answer)}` }] };
@@ -113,7 +119,7 @@ function authorize(bundle: PolicyBundle, agent: AgentIdentity, action: string, r
   if (decision === 'deny') {
     const reasons = ids.length
       ? ids.map((id) => ({ code: 'forbidden_by_policy', message: `forbidden by policy "${id}": ${bundle.descriptions[id]}` }))
-      : [{ code: 'no_permit', message: `no policy permits ${agent.id} (tier ${agent.tier}) to ${action} ${resource.uid.type}::"${resource.uid.id}"; denied by default` }];
+      : [{ code: 'no_permit', message: `no policy permits ${agent.id} (tier ${agent.tier}) to ${action} ${resource.type}::"${resource.id}"; denied by default` }];
     for (const e of diagnostics.errors) reasons.push({ code: 'policy_error', message: `policy ${e.policyId}: ${e.error.message}` });
     return { effect: 'deny', policyVersion: bundle.version, determiningPolicies: ids, reasons };
   }
@@ -137,7 +143,7 @@ function unregistered(agentId: string, bundle: PolicyBundle): PolicyDecision {
 
 export function decideIntent(bundle: PolicyBundle, agentId: string, agent: AgentIdentity | undefined, intent: { intentId: string; task: string }): PolicyDecision {
   if (!agent) return unregistered(agentId, bundle);
-  return authorize(bundle, agent, 'SubmitIntent', { uid: { type: 'Intent', id: intent.intentId }, attrs: { task: intent.task }, parents: [] }, {});
+  return authorize(bundle, agent, 'SubmitIntent', { type: 'Intent', id: intent.intentId, attrs: { task: intent.task } }, {});
 }
 
 export function decideAction(bundle: PolicyBundle, agentId: string, agent: AgentIdentity | undefined, tool: ToolProfile | undefined, toolName: string): PolicyDecision {
@@ -145,5 +151,5 @@ export function decideAction(bundle: PolicyBundle, agentId: string, agent: Agent
   if (!tool) {
     return { effect: 'deny', policyVersion: bundle.version, determiningPolicies: [], reasons: [{ code: 'tool_not_registered', message: `tool "${toolName}" is not registered; unknown tools are denied by default` }] };
   }
-  return authorize(bundle, agent, 'InvokeTool', { uid: { type: 'Tool', id: tool.name }, attrs: { sideEffect: tool.sideEffect }, parents: [] }, {});
+  return authorize(bundle, agent, 'InvokeTool', { type: 'Tool', id: tool.name, attrs: { sideEffect: tool.sideEffect } }, {});
 }

@@ -1,0 +1,2 @@
+export * from './context.module';
+export * from './database';

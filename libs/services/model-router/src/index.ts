@@ -1,0 +1,3 @@
+export * from './model-router.module';
+export * from './database';
+export * from './builtin-provider';

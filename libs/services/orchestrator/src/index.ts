@@ -1,0 +1,3 @@
+export * from './orchestrator.module';
+export * from './orchestrator.endpoint';
+export * from './database';

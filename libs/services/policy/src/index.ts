@@ -1,0 +1,3 @@
+export * from './policy.module';
+export * from './database';
+export * from './demo-data';

@@ -1,0 +1,100 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/** The append-only audit ledger: every event of every run, hash-chained. */
+@Entity({ name: 'audit_records' })
+@Index('audit_records_run_idx', ['runId', 'seq'])
+export class AuditRecord {
+  @PrimaryColumn({ type: 'bigint' })
+  seq!: string;
+
+  @Index('audit_records_event_key', { unique: true })
+  @Column({ name: 'event_id', type: 'varchar', length: 255 })
+  eventId!: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  type!: string;
+
+  @Column({ name: 'run_id', type: 'varchar', length: 128, nullable: true })
+  runId!: string | null;
+
+  @Column({ type: 'varchar', length: 255 })
+  topic!: string;
+
+  @Column({ name: 'occurred_at', type: 'timestamptz' })
+  occurredAt!: Date;
+
+  @CreateDateColumn({ name: 'recorded_at', type: 'timestamptz' })
+  recordedAt!: Date;
+
+  @Column({ type: 'jsonb' })
+  payload!: Record<string, unknown>;
+
+  @Column({ name: 'payload_digest', type: 'char', length: 64 })
+  payloadDigest!: string;
+
+  @Column({ name: 'prev_hash', type: 'char', length: 64 })
+  prevHash!: string;
+
+  @Column({ type: 'char', length: 64 })
+  hash!: string;
+}
+
+/** The head of the chain; its row lock serializes appends across consumers. */
+@Entity({ name: 'audit_chain_head' })
+export class AuditChainHead {
+  @PrimaryColumn({ type: 'smallint' })
+  id!: number;
+
+  @Column({ type: 'bigint' })
+  seq!: string;
+
+  @Column({ type: 'char', length: 64 })
+  hash!: string;
+}
+
+/** Dead letters as an operator sees them: what was rejected, where from, and why. */
+@Entity({ name: 'dead_letters' })
+@Index('dead_letters_reason_idx', ['reasonCode'])
+export class DeadLetterRecord {
+  @PrimaryColumn({ type: 'varchar', length: 255 })
+  id!: string;
+
+  @Column({ name: 'reason_code', type: 'varchar', length: 64 })
+  reasonCode!: string;
+
+  @Column({ type: 'text' })
+  reason!: string;
+
+  @Column({ name: 'original_topic', type: 'varchar', length: 255 })
+  originalTopic!: string;
+
+  @Column({ name: 'original_partition', type: 'integer' })
+  originalPartition!: number;
+
+  @Column({ name: 'original_offset', type: 'varchar', length: 32 })
+  originalOffset!: string;
+
+  @Column({ name: 'consumer_group', type: 'varchar', length: 255 })
+  consumerGroup!: string;
+
+  @Column({ name: 'message_key', type: 'varchar', length: 255, nullable: true })
+  messageKey!: string | null;
+
+  @Column({ type: 'jsonb' })
+  headers!: Record<string, string>;
+
+  /** The original value, as UTF-8 text (base64 when it is not valid UTF-8). */
+  @Column({ type: 'text' })
+  value!: string;
+
+  @Column({ name: 'value_encoding', type: 'varchar', length: 8 })
+  valueEncoding!: 'utf8' | 'base64';
+
+  @Column({ name: 'failed_at', type: 'timestamptz', nullable: true })
+  failedAt!: Date | null;
+
+  @CreateDateColumn({ name: 'recorded_at', type: 'timestamptz' })
+  recordedAt!: Date;
+}
+
+export const TELEMETRY_ENTITIES = [AuditRecord, AuditChainHead, DeadLetterRecord];

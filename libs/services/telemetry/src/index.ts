@@ -1,0 +1,2 @@
+export * from './telemetry.module';
+export * from './database';

@@ -1,0 +1,85 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+
+/** One execution of a tool (or its refusal), bound to the grant that allowed it. */
+@Entity({ name: 'executions' })
+@Index('executions_run_idx', ['runId'])
+export class ToolExecutionRecord {
+  @PrimaryColumn({ type: 'uuid' })
+  id!: string;
+
+  @Column({ name: 'run_id', type: 'varchar', length: 128 })
+  runId!: string;
+
+  @Column({ name: 'step_id', type: 'varchar', length: 64 })
+  stepId!: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  tool!: string;
+
+  /** A grant is single-use: a second execution under the same grant is refused. */
+  @Index('executions_grant_key', { unique: true })
+  @Column({ name: 'grant_id', type: 'varchar', length: 64, nullable: true })
+  grantId!: string | null;
+
+  @Column({ type: 'jsonb' })
+  arguments!: Record<string, unknown>;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: 'succeeded' | 'failed' | 'rejected';
+
+  @Column({ type: 'jsonb', nullable: true })
+  output!: Record<string, unknown> | null;
+
+  @Column({ type: 'jsonb', default: () => "'[]'" })
+  reasons!: Array<{ code: string; message: string }>;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+}
+
+/**
+ * The sandbox system of record: a stand-in for a CRM or ledger, in its own schema. Tools act
+ * on it; the verifier reads it back independently.
+ */
+@Entity({ name: 'accounts', schema: 'sandbox' })
+export class SandboxAccount {
+  @PrimaryColumn({ type: 'varchar', length: 32 })
+  id!: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  holder!: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: 'active' | 'frozen' | 'closed';
+
+  @Column({ name: 'balance_cents', type: 'integer' })
+  balanceCents!: number;
+
+  @Column({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+}
+
+/** The sandbox's own access log: one row per read or write a tool made. */
+@Entity({ name: 'access_log', schema: 'sandbox' })
+@Index('access_log_run_idx', ['runId'])
+export class SandboxAccessLog {
+  @PrimaryGeneratedColumn('increment', { type: 'bigint' })
+  id!: string;
+
+  @Column({ name: 'account_id', type: 'varchar', length: 32 })
+  accountId!: string;
+
+  @Column({ name: 'run_id', type: 'varchar', length: 128 })
+  runId!: string;
+
+  @Column({ name: 'execution_id', type: 'uuid' })
+  executionId!: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  operation!: 'read' | 'write';
+
+  @CreateDateColumn({ name: 'accessed_at', type: 'timestamptz' })
+  accessedAt!: Date;
+}
+
+export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog];

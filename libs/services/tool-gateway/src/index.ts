@@ -1,0 +1,3 @@
+export * from './tool-gateway.module';
+export * from './database';
+export * from './tools';

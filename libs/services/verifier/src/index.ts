@@ -1,0 +1,3 @@
+export * from './verifier.module';
+export * from './database';
+export * from './compare';
