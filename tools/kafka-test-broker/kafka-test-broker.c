@@ -216,7 +216,8 @@ static int handle_command(char *line) {
  */
 static void command_loop(const sigset_t *wait_mask) {
         char buf[MAX_LINE];
-        size_t len = 0;
+        size_t len      = 0;
+        int discarding = 0; /* skipping the rest of an over-long line */
 
         while (!stop_signal) {
                 struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
@@ -241,7 +242,7 @@ static void command_loop(const sigset_t *wait_mask) {
                         /* EOF: the parent closed the pipe (or died). Run a
                          * final unterminated line, if any, then exit. */
                         buf[len] = '\0';
-                        if (len > 0)
+                        if (len > 0 && !discarding)
                                 handle_command(buf);
                         return;
                 }
@@ -251,7 +252,9 @@ static void command_loop(const sigset_t *wait_mask) {
                 while ((nl = memchr(buf, '\n', len))) {
                         size_t used = (size_t)(nl - buf) + 1;
                         *nl         = '\0';
-                        if (handle_command(buf))
+                        if (discarding)
+                                discarding = 0;
+                        else if (handle_command(buf))
                                 return;
                         memmove(buf, buf + used, len - used);
                         len -= used;
@@ -261,8 +264,11 @@ static void command_loop(const sigset_t *wait_mask) {
                 }
 
                 if (len == sizeof(buf) - 1) {
-                        reply("ERR line too long");
-                        len = 0;
+                        /* One reply per line, even for garbage. */
+                        if (!discarding)
+                                reply("ERR line too long");
+                        discarding = 1;
+                        len        = 0;
                 }
         }
 }

@@ -117,7 +117,8 @@ export class OutboxRelay {
     const { schema, dataSource, transport, metrics, service } = this.options;
     const limit = this.options.batchSize ?? 500;
     return dataSource.transaction(async (manager) => {
-      const claimed: OutboxRow[] = await manager.query(
+      // TypeORM answers a DELETE with [rows, affected count].
+      const [claimed]: [OutboxRow[], number] = await manager.query(
         `DELETE FROM "${schema}"."outbox" WHERE seq IN (SELECT seq FROM "${schema}"."outbox" ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING seq, topic, message_key, value, headers, created_at`,
         [limit],
