@@ -29,7 +29,9 @@ export class InProcessTransport implements Transport {
 
   constructor(private readonly defaultPartitions = 6, private readonly retryDelayMs = 200) {}
 
-  async connect(): Promise<void> {}
+  async connect(): Promise<void> {
+    // Nothing to connect to: the broker is this object.
+  }
 
   async ensureTopics(topics: TopicToProvision[]): Promise<void> {
     for (const t of topics) this.partitions.set(t.name, t.partitions);

@@ -48,7 +48,9 @@ export abstract class ServiceEndpoint implements OnApplicationBootstrap, BeforeA
   }
 
   /** Hook for seeding reference data before consuming starts. */
-  protected async prepare(): Promise<void> {}
+  protected async prepare(): Promise<void> {
+    // Services with reference data override this.
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.prepare();

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import type { AgentStatus, AutonomyTier } from '@govmesh/policy-engine';
 
 /** A non-human identity: who owns it, how much autonomy it has, which version runs. */
