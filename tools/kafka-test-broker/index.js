@@ -133,10 +133,16 @@ async function startTestBroker({ topics = [], brokers = 1, log } = {}) {
   // through 'exit' below, so keep the stream error from becoming uncaught.
   child.stdin.on('error', () => {});
 
+  // stdout protocol: one BOOTSTRAP= line, then exactly one reply per command.
+  // Callers waiting for the next stdout line, oldest first.
+  const lineWaiters = [];
+
   let exited = false;
   let exitInfo = '';
   const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
+    // 'close' rather than 'exit': it comes after stdout/stderr are drained, so
+    // the error below includes everything the broker printed before dying.
+    child.on('close', (code, signal) => {
       exited = true;
       exitInfo = signal ? `signal ${signal}` : `exit code ${code}`;
       const err = new Error(
@@ -148,8 +154,6 @@ async function startTestBroker({ topics = [], brokers = 1, log } = {}) {
     });
   });
 
-  // stdout protocol: one BOOTSTRAP= line, then exactly one reply per command.
-  const lineWaiters = [];
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
     const waiter = lineWaiters.shift();
     if (waiter) waiter.resolve(line);
@@ -174,7 +178,10 @@ async function startTestBroker({ topics = [], brokers = 1, log } = {}) {
       const timer = setTimeout(() => {
         const i = lineWaiters.indexOf(waiter);
         if (i >= 0) lineWaiters.splice(i, 1);
-        reject(new Error(`kafka-test-broker: timed out waiting for ${what}`));
+        // A late reply would be taken as the answer to the next command, so a
+        // broker that stops answering is not trusted again.
+        child.kill('SIGKILL');
+        reject(new Error(`kafka-test-broker: timed out waiting for ${what}; killed it`));
       }, timeoutMs);
       lineWaiters.push(waiter);
     });
@@ -254,7 +261,10 @@ async function startTestBroker({ topics = [], brokers = 1, log } = {}) {
       checkTopic(name, partitions);
       return command(`topic ${name} ${partitions}`);
     },
-    command: async (line) => command(String(line)),
+    command: async (line) => {
+      if (/[\r\n]/.test(line)) throw new Error('kafka-test-broker: command must be a single line');
+      return command(String(line).trim());
+    },
     stop,
   };
 }

@@ -8,8 +8,9 @@
  *
  * Starts a mock cluster (3 brokers by default) with topic smoke:3, then:
  *   1. produces 100 keyed messages and consumes them through a consumer group;
- *   2. takes broker 1 down, brings it back up, and checks that produce and the
- *      same consumer group still work;
+ *   2. makes broker 1 leader of partition 0, takes it down, produces during the
+ *      outage, brings it back up after 2 s, and checks that the send completes
+ *      only then and that the same consumer group receives everything;
  *   3. exercises the other fault commands: injected Produce errors (retried by
  *      the client) and broker RTT.
  * Prints a summary and exits 0 on success, 1 on failure.

@@ -1,0 +1,5 @@
+export * from './eventually';
+export * from './postgres';
+export * from './broker';
+export * from './mesh';
+export * from './kafka-client';
