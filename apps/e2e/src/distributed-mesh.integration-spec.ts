@@ -63,10 +63,27 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
     const reads = await db.query<{ n: string }>('SELECT count(*) AS n FROM sandbox.access_log WHERE run_id = $1', [runId]);
     expect(Number(reads[0].n)).toBe(1);
     // Telemetry recorded every event of the run in the audit chain.
-    const audit = await db.query<{ type: string }>('SELECT type FROM telemetry.audit_records WHERE run_id = $1 ORDER BY seq', [runId]);
-    expect(audit.map((a) => a.type)).toEqual(
-      expect.arrayContaining(['govmesh.intent.submitted.v1', 'govmesh.intent.decided.v1', 'govmesh.tool.executed.v1', 'govmesh.verification.completed.v1', 'govmesh.run.completed.v1']),
-    );
+    await expectEventually(async () => {
+      const audit = await db.query<{ type: string }>('SELECT type FROM telemetry.audit_records WHERE run_id = $1 ORDER BY seq', [runId]);
+      // Every event of the run: intent, decision, four commands, four outcomes, action and its decision, result.
+      expect(audit.map((a) => a.type).sort()).toEqual(
+        [
+          'govmesh.intent.submitted.v1',
+          'govmesh.intent.decided.v1',
+          'govmesh.context.requested.v1',
+          'govmesh.context.retrieved.v1',
+          'govmesh.model.requested.v1',
+          'govmesh.model.completed.v1',
+          'govmesh.action.proposed.v1',
+          'govmesh.action.decided.v1',
+          'govmesh.tool.requested.v1',
+          'govmesh.tool.executed.v1',
+          'govmesh.verification.requested.v1',
+          'govmesh.verification.completed.v1',
+          'govmesh.run.completed.v1',
+        ].sort(),
+      );
+    });
     const chain = (await (await fetch(`${mesh.url('telemetry')}/v1/audit/verify`)).json()) as { intact: boolean };
     expect(chain.intact).toBe(true);
   });

@@ -22,6 +22,7 @@ export const CONFIG_SCHEMA = Joi.object({
   KAFKA_CLIENT_ID: Joi.string().description('Kafka client id (default govmesh-<service>)'),
   KAFKA_TOPIC_PARTITIONS: Joi.number().integer().min(1).max(1000).default(6).description('Partitions for topics created on a real Kafka'),
   KAFKA_PARTITIONS_CONCURRENCY: Joi.number().integer().min(1).max(64).default(3),
+  KAFKA_SESSION_TIMEOUT_MS: Joi.number().integer().min(3000).max(300000).default(30000).description('Consumer group session timeout: how soon a dead consumer\'s partitions move'),
   KAFKA_GROUP_PREFIX: Joi.string().default('govmesh').description('Consumer groups are <prefix>.<service>'),
   DATABASE_POOL_SIZE: Joi.number().integer().min(2).max(100).default(10),
 })
@@ -36,7 +37,7 @@ export interface GovmeshConfig {
   mode: 'embedded' | 'distributed';
   port: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
-  kafka?: { brokers: string[]; clientId: string; topicPartitions: number; partitionsConcurrency: number; groupPrefix: string };
+  kafka?: { brokers: string[]; clientId: string; topicPartitions: number; partitionsConcurrency: number; groupPrefix: string; sessionTimeoutMs: number };
   databaseUrl?: string;
   databasePoolSize: number;
   dataDir: string;
@@ -65,6 +66,7 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
           topicPartitions: env['KAFKA_TOPIC_PARTITIONS'] as number,
           partitionsConcurrency: env['KAFKA_PARTITIONS_CONCURRENCY'] as number,
           groupPrefix: env['KAFKA_GROUP_PREFIX'] as string,
+          sessionTimeoutMs: env['KAFKA_SESSION_TIMEOUT_MS'] as number,
         }
       : undefined,
     databaseUrl: env['DATABASE_URL'] as string | undefined,

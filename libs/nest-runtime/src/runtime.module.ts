@@ -26,6 +26,7 @@ async function createTransport(config: GovmeshConfig): Promise<Transport> {
         brokers: config.kafka.brokers,
         clientId: config.kafka.clientId,
         partitionsConsumedConcurrently: config.kafka.partitionsConcurrency,
+        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
         logger: new Logger('kafka'),
       })
     : new InProcessTransport();

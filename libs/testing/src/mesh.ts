@@ -78,6 +78,7 @@ export class DistributedMesh {
         DATABASE_URL: this.options.databaseUrl,
         GOVMESH_GRANT_SECRET: TEST_GRANT_SECRET,
         GOVMESH_OUTBOX_POLL_MS: '200',
+        KAFKA_SESSION_TIMEOUT_MS: '6000',
         LOG_LEVEL: 'warn',
         ...this.options.env,
       },

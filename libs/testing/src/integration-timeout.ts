@@ -1,0 +1,2 @@
+// Integration tests start brokers, databases and processes: minutes, not seconds.
+jest.setTimeout(300000);
