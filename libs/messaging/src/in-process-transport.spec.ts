@@ -7,7 +7,7 @@ function message(key: string | null, value: string, topic = TOPIC): OutgoingMess
   return { topic, key, value: Buffer.from(value), headers: { 'ce_type': 'test.v1' } };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
