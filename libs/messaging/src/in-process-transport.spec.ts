@@ -182,6 +182,15 @@ describe('InProcessTransport', () => {
   });
 });
 
+describe('InProcessTransport consumer groups', () => {
+  it('refuses a second member of the same group, which Kafka would split partitions across', async () => {
+    const transport = new InProcessTransport(6, 5);
+    await transport.subscribe({ groupId: 'govmesh.policy', topics: ['t'], handleBatch: async () => undefined });
+    await expect(transport.subscribe({ groupId: 'govmesh.policy', topics: ['t'], handleBatch: async () => undefined })).rejects.toThrow(/already has a member/);
+    await transport.close();
+  });
+});
+
 describe('partitionForKey', () => {
   it('maps a key to the same partition every time', () => {
     for (const key of ['run-1', 'run-2', 'a', 'intent:2026-11-05.abc_DEF', 'é-unicode']) {

@@ -67,6 +67,10 @@ export class InProcessTransport implements Transport {
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    if (this.groups.some((g) => g.options.groupId === options.groupId)) {
+      // One member per group: the embedded mode runs one instance of each service.
+      throw new Error(`consumer group ${options.groupId} already has a member in this process`);
+    }
     const group: Group = { options, queues: new Map(), closed: false };
     this.groups.push(group);
     return {

@@ -138,3 +138,10 @@ describe('checkGrant', () => {
     expect(signGrant(OTHER_SECRET, fields).signature).not.toBe(signature);
   });
 });
+
+describe('checkGrant with an unreadable expiry', () => {
+  it('treats a grant whose expiresAt is not a date as expired, even when correctly signed', () => {
+    const forged = signGrant(SECRET, { ...issue(), expiresAt: 'never' });
+    expect(checkGrant(SECRET, forged, requestFor(transfer), oneMinuteLater)?.code).toBe('grant_expired');
+  });
+});

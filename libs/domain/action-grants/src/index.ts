@@ -70,7 +70,8 @@ export function checkGrant(secret: string, grant: SignedGrant, action: Omit<Exac
   if (digest !== grant.digest) {
     return { code: 'grant_digest_mismatch', message: 'the grant was issued for a different action (agent, tool or arguments differ)' };
   }
-  if (new Date(grant.expiresAt).getTime() <= now.getTime()) {
+  const expiresAt = new Date(grant.expiresAt).getTime();
+  if (Number.isNaN(expiresAt) || expiresAt <= now.getTime()) {
     return { code: 'grant_expired', message: `the grant expired at ${grant.expiresAt}` };
   }
   return null;

@@ -116,11 +116,19 @@ function authorize(bundle: PolicyBundle, agent: AgentIdentity, action: string, r
   }
   const { decision, diagnostics } = answer.response;
   const ids = diagnostics.reason;
+  if (diagnostics.errors.length > 0) {
+    // Cedar skips a policy that errors, so a broken forbid would let a permit through: fail closed.
+    return {
+      effect: 'deny',
+      policyVersion: bundle.version,
+      determiningPolicies: ids,
+      reasons: diagnostics.errors.map((e) => ({ code: 'policy_error', message: `policy "${e.policyId}" could not be evaluated, so the request is denied: ${e.error.message}` })),
+    };
+  }
   if (decision === 'deny') {
     const reasons = ids.length
       ? ids.map((id) => ({ code: 'forbidden_by_policy', message: `forbidden by policy "${id}": ${bundle.descriptions[id]}` }))
       : [{ code: 'no_permit', message: `no policy permits ${agent.id} (tier ${agent.tier}) to ${action} ${resource.type}::"${resource.id}"; denied by default` }];
-    for (const e of diagnostics.errors) reasons.push({ code: 'policy_error', message: `policy ${e.policyId}: ${e.error.message}` });
     return { effect: 'deny', policyVersion: bundle.version, determiningPolicies: ids, reasons };
   }
   const checkpoint = ids.map((id) => bundle.effects[id]).find((e) => e === 'escalate') ?? ids.map((id) => bundle.effects[id]).find((e) => e === 'require_approval');

@@ -171,3 +171,16 @@ when { resource.sideEffect == "write" && principal.tier == "execute_high" };`,
     expect(decision.reasons).toEqual([{ code: 'forbidden_by_policy', message: 'forbidden by policy "no-transfers": Transfers are frozen' }]);
   });
 });
+
+describe('fail closed', () => {
+  it('denies when a forbid policy cannot be evaluated, instead of letting a permit through', () => {
+    const withBrokenForbid = loadPolicyBundle({
+      ...DEFAULT_POLICIES,
+      'large-amounts-forbidden': 'forbid(principal, action, resource) when { resource.amount > 1000 };',
+    });
+    const decision = decideAction(withBrokenForbid, 'a', agent('prepare'), lookupAccount, lookupAccount.name);
+    expect(decision.effect).toBe('deny');
+    expect(decision.reasons[0].code).toBe('policy_error');
+    expect(decision.reasons[0].message).toContain('large-amounts-forbidden');
+  });
+});

@@ -46,7 +46,7 @@ export function stepOfKind(workflow: WorkflowDefinition, kind: StepKind): Workfl
   return step;
 }
 
-/** Risk drives model routing: anything that can change a system of record is not low. */
+/** Risk drives model routing; the producer may declare it in the input, and undeclared means low. */
 export function riskOfTask(input: Record<string, unknown>): 'low' | 'medium' | 'high' {
   const declared = input['risk'];
   if (declared === 'high' || declared === 'medium' || declared === 'low') return declared;

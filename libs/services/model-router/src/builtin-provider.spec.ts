@@ -89,3 +89,10 @@ describe('routeByRisk', () => {
     expect(answer.confidence).toBeLessThan(ESCALATION_CONFIDENCE);
   });
 });
+
+describe('builtinProvider with an empty input field', () => {
+  it('falls back to the account id in the task when input.accountId is empty', () => {
+    const answer = builtinProvider.complete('builtin-small', request('look up acc-001', { accountId: '' }));
+    expect(answer.proposal).toMatchObject({ kind: 'tool_call', arguments: { accountId: 'acc-001' } });
+  });
+});

@@ -31,7 +31,7 @@ function tokens(text: string): number {
 export const builtinProvider: ModelProvider = {
   name: 'builtin',
   complete(model, request) {
-    const fromInput = typeof request.input['accountId'] === 'string' ? (request.input['accountId'] as string) : undefined;
+    const fromInput = typeof request.input['accountId'] === 'string' && request.input['accountId'] !== '' ? (request.input['accountId'] as string) : undefined;
     const accountId = fromInput ?? ACCOUNT_ID.exec(request.task)?.[0];
     const prompt = `${request.task}\n${JSON.stringify(request.input)}\n${request.citations.map((c) => c.excerpt).join('\n')}`;
     const strong = model.endsWith('large');

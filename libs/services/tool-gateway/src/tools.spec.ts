@@ -76,3 +76,13 @@ describe('ToolCatalog.checkArguments', () => {
     expect(catalog.find('shell.exec')).toBeUndefined();
   });
 });
+
+describe('ToolCatalog.checkArguments for an unknown tool', () => {
+  it('answers with a reason instead of throwing', () => {
+    expect(new ToolCatalog().checkArguments('sandbox.drop_tables', {})?.code).toBe('tool_not_registered');
+  });
+
+  it('names the extra property it refuses', () => {
+    expect(new ToolCatalog().checkArguments('sandbox.lookup_account', { accountId: 'acc-001', sql: 'DROP' })?.message).toContain('(sql)');
+  });
+});

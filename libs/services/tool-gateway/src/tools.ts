@@ -68,9 +68,12 @@ export class ToolCatalog {
 
   /** Null when the arguments fit the tool's schema; otherwise a reason. */
   checkArguments(name: string, args: Record<string, unknown>): Reason | null {
-    const validate = this.validators.get(name)!;
+    const validate = this.validators.get(name);
+    if (!validate) return { code: 'tool_not_registered', message: `tool "${name}" is not in the catalog` };
     if (validate(args)) return null;
-    const detail = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    const detail = (validate.errors ?? [])
+      .map((e) => `${e.instancePath || '/'} ${e.message}${'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`)
+      .join('; ');
     return { code: 'arguments_invalid', message: `arguments for ${name} do not match its schema: ${detail}` };
   }
 }

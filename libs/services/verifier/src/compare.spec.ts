@@ -53,3 +53,11 @@ describe('compareClaim', () => {
     });
   });
 });
+
+describe('compareClaim with nothing claimed', () => {
+  it('does not confirm a claim that names no fields', () => {
+    const result = compareClaim({}, { status: 'active' }, 'sandbox account acc-001');
+    expect(result.verdict).toBe('mismatch');
+    expect(result.reasons[0].code).toBe('empty_claim');
+  });
+});
