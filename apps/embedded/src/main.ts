@@ -1,12 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { bootstrapGovmesh } from '@govmesh/nest-runtime';
-import { ContextServiceModule } from '@govmesh/service-context';
-import { ModelRouterServiceModule } from '@govmesh/service-model-router';
-import { OrchestratorServiceModule } from '@govmesh/service-orchestrator';
-import { PolicyServiceModule } from '@govmesh/service-policy';
-import { TelemetryServiceModule } from '@govmesh/service-telemetry';
-import { ToolGatewayServiceModule } from '@govmesh/service-tool-gateway';
-import { VerifierServiceModule } from '@govmesh/service-verifier';
+import { ALL_SERVICE_MODULES } from './modules';
 import { runDemo } from './demo';
 
 /**
@@ -18,15 +12,7 @@ async function main(): Promise<void> {
     processName: 'embedded',
     defaultPort: 8080,
     requireDistributed: false,
-    modules: [
-      PolicyServiceModule,
-      OrchestratorServiceModule,
-      ModelRouterServiceModule,
-      ContextServiceModule,
-      ToolGatewayServiceModule,
-      VerifierServiceModule,
-      TelemetryServiceModule,
-    ],
+    modules: ALL_SERVICE_MODULES,
   });
   const port = Number(new URL(await app.getUrl()).port);
   const base = `http://localhost:${port}`;
