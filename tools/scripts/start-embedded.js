@@ -8,7 +8,7 @@ const { join } = require('node:path');
 
 const root = join(__dirname, '../..');
 process.stdout.write('govmesh: building the embedded mesh (first run takes a few seconds)...\n');
-const build = spawnSync(process.execPath, [join(root, 'node_modules/nx/bin/nx.js'), 'build', 'embedded', '--output-style=static'], {
+const build = spawnSync(process.execPath, [join(root, 'node_modules/nx/dist/bin/nx.js'), 'build', 'embedded', '--output-style=static'], {
   cwd: root,
   encoding: 'utf8',
   env: { ...process.env, NX_DAEMON: 'false' },

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CONFIG_VARIABLES, toGovmeshConfig, validateEnvironment } from './config';
 
 const BROKERS = 'kafka-1:9092,kafka-2:9092';
@@ -127,5 +129,14 @@ describe('toGovmeshConfig', () => {
       KAFKA_SESSION_TIMEOUT_MS: '10000',
     });
     expect(config.kafka).toEqual({ brokers: ['localhost:29092'], clientId: 'custom-client', topicPartitions: 12, partitionsConcurrency: 3, groupPrefix: 'staging', sessionTimeoutMs: 10000 });
+  });
+});
+
+describe('the README documents every variable', () => {
+  it('lists each validated variable in its configuration table', () => {
+    const readme = readFileSync(join(__dirname, '../../../README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Development'));
+    const missing = CONFIG_VARIABLES.filter((name) => !table.includes(`| \`${name}\` |`));
+    expect(missing).toEqual([]);
   });
 });

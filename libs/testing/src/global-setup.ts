@@ -22,7 +22,7 @@ export default async function globalSetup(): Promise<void> {
   }
   if (!process.env['TEST_KAFKA_BROKERS']) ensureBuilt();
   if (process.env['GOVMESH_TEST_SKIP_BUILD'] !== '1') {
-    execFileSync(process.execPath, [resolve(root, 'node_modules/nx/bin/nx.js'), 'run-many', '-t', 'build', '--projects=tag:type:app', '--output-style=static'], {
+    execFileSync(process.execPath, [resolve(root, 'node_modules/nx/dist/bin/nx.js'), 'run-many', '-t', 'build', '--projects=tag:type:app', '--output-style=static'], {
       cwd: root,
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, NX_DAEMON: 'false' },
