@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { serviceEntities, type ServiceDatabaseDefinition } from '@govmesh/nest-runtime';
-import { migrateServiceDatabase, serviceDataSourceOptions } from '@govmesh/persistence';
+import { migrateServiceDatabase, schemaDrift, serviceDataSourceOptions } from '@govmesh/persistence';
 import { SERVICE_DATABASES } from './service-databases';
 
 const adminUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -42,11 +42,7 @@ async function pendingChanges(definition: ServiceDatabaseDefinition, url: string
   await dataSource.initialize();
   try {
     await migrateServiceDatabase(dataSource, definition.schema, target);
-    const sql = await dataSource.driver.createSchemaBuilder().log();
-    return {
-      up: sql.upQueries.map((q) => q.query),
-      down: sql.downQueries.map((q) => q.query).reverse(),
-    };
+    return await schemaDrift(dataSource);
   } finally {
     await dataSource.destroy();
   }

@@ -69,3 +69,12 @@ export async function createServiceDataSource(options: ServiceDatabaseOptions): 
   await migrateServiceDatabase(dataSource, options.schema, options.target);
   return dataSource;
 }
+
+/**
+ * What TypeORM would still change after the committed migrations ran: empty when entities and
+ * migrations agree. The CI drift check and the migration generator both use it.
+ */
+export async function schemaDrift(dataSource: DataSource): Promise<{ up: string[]; down: string[] }> {
+  const sql = await dataSource.driver.createSchemaBuilder().log();
+  return { up: sql.upQueries.map((q) => q.query), down: sql.downQueries.map((q) => q.query).reverse() };
+}
