@@ -76,6 +76,7 @@ describe('embedded mesh: one process, no Kafka, no Postgres server', () => {
     const bad = await fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agentId: 'support-assistant', task: '', extra: 1 }) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { code: string; message: string })).toMatchObject({ code: 'invalid_intent', message: expect.stringMatching(/task|extra/) });
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/govmesh_intents_rejected_total\{service="orchestrator",reason="invalid_intent"\} [1-9]/);
     const body = JSON.stringify({ intentId: 'idempotent-1', agentId: 'support-assistant', task: 'acc-001', input: { accountId: 'acc-001' } });
     const first = await fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const second = await fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });

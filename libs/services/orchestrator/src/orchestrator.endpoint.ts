@@ -37,6 +37,10 @@ export class OrchestratorEndpoint extends ServiceEndpoint {
     });
   }
 
+  recordRejectedIntent(reason: string): void {
+    this.deps.metrics.intentsRejected.inc({ service: this.service, reason });
+  }
+
   async findRun(id: string): Promise<{ run: RunRecord; timeline: RunTimelineEntry[] } | null> {
     const run = await this.dataSource.getRepository(RunRecord).findOne({ where: { id } });
     if (!run) return null;

@@ -1,0 +1,651 @@
+/**
+ * `npm run bench`: the distributed mesh against a bare kafkajs relay chain with the same number
+ * of hops, measured in one run on one machine. See tools/bench/README.md.
+ */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Client } from 'pg';
+import { TOPIC_REGISTRY, Topics } from '@govmesh/contracts';
+import { adminDatabaseUrl, createScratchDatabase, DistributedMesh, intentCloudEvent, MESH_APPS, type ScratchDatabase } from '@govmesh/testing';
+import { startTestBroker, type TestBroker } from '../kafka-test-broker';
+import type { RelayConfig } from './chain-relays';
+import { Collector, Publisher, runPhase, toEpochMs, type PhaseResult, type PhaseSpec } from './load';
+import {
+  cpuDelta,
+  cpuSnapshot,
+  findAppPids,
+  PgActivitySampler,
+  scrapeAll,
+  serviceFigures,
+  type CpuGroup,
+  type CpuSnapshot,
+  type MetricsSnapshot,
+  type ServiceFigures,
+} from './probes';
+import { fmt, ms, pct, sleep, summarize, table } from './stats';
+
+const ROOT = resolve(__dirname, '../..');
+const T0 = Date.now();
+
+// ------------------------------------------------------------------------------------ config
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const v = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number (got "${raw}")`);
+  return v;
+}
+
+const N = Math.round(envInt('BENCH_N', 1000));
+const CONFIG = {
+  n: N,
+  rateFractions: (process.env['BENCH_RATES'] ?? '0.25,0.5')
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((f) => f > 0 && f <= 1),
+  rateSeconds: envInt('BENCH_RATE_SECONDS', 20),
+  rateN: Math.round(envInt('BENCH_RATE_N', N)),
+  warmup: Math.round(envInt('BENCH_WARMUP', 20)),
+  chunk: Math.round(envInt('BENCH_CHUNK', 100)),
+  timeLimitS: envInt('BENCH_TIME_LIMIT_S', 600),
+  chainProcs: process.env['BENCH_CHAIN_PROCS'] ?? 'services',
+  skipBuild: process.env['BENCH_SKIP_BUILD'] === '1',
+  meshEnv: Object.fromEntries(
+    Object.entries(process.env)
+      .filter(([k, v]) => k.startsWith('BENCH_MESH_') && v !== undefined)
+      .map(([k, v]) => [k.slice('BENCH_MESH_'.length), v as string]),
+  ),
+};
+if (!CONFIG.rateFractions.includes(0.25)) CONFIG.rateFractions.unshift(0.25);
+
+const PARTITIONS = 6;
+const CONCURRENCY = 3;
+const HOPS = 12;
+/** Which mesh service performs hop i (consume topic i, produce topic i+1) of one intent's flow. */
+const HOP_OWNER = ['policy', 'orchestrator', 'context', 'orchestrator', 'model-router', 'orchestrator', 'policy', 'orchestrator', 'tool-gateway', 'orchestrator', 'verifier', 'orchestrator'];
+/** Event types of one run in flow order, with the service that emits each. */
+const FLOW: Array<[string, string]> = [
+  ['govmesh.intent.submitted.v1', 'bench publisher'],
+  ['govmesh.intent.decided.v1', 'policy'],
+  ['govmesh.context.requested.v1', 'orchestrator'],
+  ['govmesh.context.retrieved.v1', 'context'],
+  ['govmesh.model.requested.v1', 'orchestrator'],
+  ['govmesh.model.completed.v1', 'model-router'],
+  ['govmesh.action.proposed.v1', 'orchestrator'],
+  ['govmesh.action.decided.v1', 'policy'],
+  ['govmesh.tool.requested.v1', 'orchestrator'],
+  ['govmesh.tool.executed.v1', 'tool-gateway'],
+  ['govmesh.verification.requested.v1', 'orchestrator'],
+  ['govmesh.verification.completed.v1', 'verifier'],
+  ['govmesh.run.completed.v1', 'orchestrator'],
+];
+
+// ------------------------------------------------------------------------------------ logging, cleanup
+
+const out = (line = '') => process.stdout.write(`${line}\n`);
+const log = (line: string) => out(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
+const remainingMs = () => CONFIG.timeLimitS * 1000 - (Date.now() - T0);
+/** A drain timeout that leaves `reserveMs` of the global budget for what follows. */
+const boundedTimeout = (wantedMs: number, reserveMs = 60000) => Math.max(5000, Math.min(wantedMs, remainingMs() - reserveMs));
+
+const cleanups: Array<{ name: string; fn: () => Promise<unknown> }> = [];
+const trackedPids = new Set<number>();
+let cleaning: Promise<void> | undefined;
+
+function onCleanup(name: string, fn: () => Promise<unknown>): () => Promise<void> {
+  const entry = { name, fn };
+  cleanups.push(entry);
+  // Running it early removes it from the list.
+  return async () => {
+    const i = cleanups.indexOf(entry);
+    if (i >= 0) cleanups.splice(i, 1);
+    await withTimeout(fn(), 20000, name).catch((err) => log(`cleanup of ${name} failed: ${(err as Error).message}`));
+  };
+}
+
+async function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`)), timeoutMs)))]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const { name, fn } = cleanups.pop()!;
+      await withTimeout(fn(), 20000, name).catch((err) => log(`cleanup of ${name} failed: ${(err as Error).message}`));
+    }
+  })();
+  return cleaning;
+}
+
+process.on('exit', () => {
+  // Last resort if cleanup could not run (or did not finish): no child outlives the benchmark.
+  for (const pid of trackedPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+// ------------------------------------------------------------------------------------ results state
+
+interface CpuRow {
+  name: string;
+  seconds: number;
+}
+
+interface MeshDiagnostics {
+  phaseKey: string;
+  wallSeconds: number;
+  machineBusy?: number;
+  cpu: CpuRow[];
+  services: Map<string, ServiceFigures>;
+  pgTop: Array<{ app: string; what: string; avg: number }>;
+  pgBusyByApp: Array<{ app: string; avg: number }>;
+  auditCatchUpSeconds?: number;
+  hopGaps?: Array<{ event: string; by: string; p50: number; p99: number }>;
+}
+
+interface ChainDiagnostics {
+  phaseKey: string;
+  wallSeconds: number;
+  machineBusy?: number;
+  cpu: CpuRow[];
+}
+
+const state: {
+  machine: string[];
+  chain: Map<string, PhaseResult>;
+  mesh: Map<string, PhaseResult>;
+  chainDiag: Map<string, ChainDiagnostics>;
+  meshDiag: Map<string, MeshDiagnostics>;
+  rates: Map<string, number>;
+  notes: string[];
+  logDir?: string;
+} = { machine: [], chain: new Map(), mesh: new Map(), chainDiag: new Map(), meshDiag: new Map(), rates: new Map(), notes: [] };
+
+const phaseKeys = () => ['full', ...CONFIG.rateFractions.map((f) => `r${f}`)];
+const phaseLabel = (key: string) => (key === 'full' ? 'full speed' : `${Math.round(Number(key.slice(1)) * 100)}% of chain max`);
+
+// ------------------------------------------------------------------------------------ setup steps
+
+function buildApps(): void {
+  if (CONFIG.skipBuild) {
+    log('BENCH_SKIP_BUILD=1: using the existing dist/apps bundles');
+    DistributedMesh.assertBuilt();
+    return;
+  }
+  log('building the apps (nx run-many -t build --projects=tag:type:app; cached when unchanged)');
+  const nxPackage = require.resolve('nx/package.json', { paths: [ROOT] });
+  const bin = (JSON.parse(readFileSync(nxPackage, 'utf8')) as { bin: Record<string, string> }).bin['nx'];
+  execFileSync(process.execPath, [join(dirname(nxPackage), bin), 'run-many', '-t', 'build', '--projects=tag:type:app', '--output-style=static'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NX_DAEMON: 'false' },
+    timeout: 300000,
+  });
+  DistributedMesh.assertBuilt();
+}
+
+async function describeMachine(): Promise<void> {
+  const cpus = os.cpus();
+  const nproc = typeof os.availableParallelism === 'function' ? os.availableParallelism() : cpus.length;
+  let pg = 'unknown';
+  const admin = new Client({ connectionString: adminDatabaseUrl(), connectionTimeoutMillis: 5000 });
+  try {
+    await admin.connect();
+    const [{ version }] = (await admin.query<{ version: string }>('SELECT version()')).rows;
+    const settings = (await admin.query<{ name: string; setting: string }>(`SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'max_connections', 'shared_buffers')`)).rows;
+    pg = `${version.split(' on ')[0]}; ${settings.map((s) => `${s.name}=${s.setting}`).join(', ')}`;
+  } catch (err) {
+    throw new Error(`the benchmark needs Postgres at ${adminDatabaseUrl()} (set TEST_DATABASE_ADMIN_URL): ${(err as Error).message}`);
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  const kafkajs = (JSON.parse(readFileSync(require.resolve('kafkajs/package.json'), 'utf8')) as { version: string }).version;
+  state.machine = [
+    `machine:  nproc=${nproc}, ${cpus[0]?.model ?? 'unknown cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}`,
+    `node:     ${process.version}, kafkajs ${kafkajs}`,
+    `postgres: ${pg} (127.0.0.1, shared by all seven services, same machine)`,
+    'broker:   librdkafka mock cluster (tools/kafka-test-broker), 1 in-memory broker on 127.0.0.1, one instance for the chain and a',
+    '          fresh one for the mesh. Its figures are relative (mesh vs chain on the same broker), not Kafka performance.',
+  ];
+  for (const line of state.machine) log(line);
+  const idle = await machineBusyOver(2000);
+  if (idle !== undefined && idle > 0.15) {
+    const note = `the machine was ${pct(idle)} busy before the benchmark started (other processes are running): the figures below are disturbed by them`;
+    state.notes.push(note);
+    log(`WARNING ${note}`);
+  }
+}
+
+async function machineBusyOver(windowMs: number): Promise<number | undefined> {
+  const a = cpuSnapshot([]);
+  await sleep(windowMs);
+  return cpuDelta(a, cpuSnapshot([])).machineBusy;
+}
+
+function forkRelays(name: string, config: RelayConfig): { child: ChildProcess; ready: Promise<number> } {
+  const child = fork(join(__dirname, 'chain-relays.ts'), [], {
+    cwd: ROOT,
+    execArgv: ['-r', '@swc-node/register'],
+    env: { ...process.env, BENCH_RELAY_CONFIG: JSON.stringify(config) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  if (child.pid) trackedPids.add(child.pid);
+  const ready = new Promise<number>((resolveReady, reject) => {
+    child.on('message', (m: { type?: string; pid?: number }) => m?.type === 'ready' && resolveReady(m.pid ?? child.pid ?? 0));
+    child.once('exit', (code) => reject(new Error(`relay process ${name} exited with code ${code} before it was ready`)));
+  });
+  return { child, ready };
+}
+
+function chainLayout(): Array<{ name: string; hops: number[] }> {
+  if (CONFIG.chainProcs === 'services') {
+    const byOwner = new Map<string, number[]>();
+    HOP_OWNER.forEach((owner, hop) => byOwner.set(owner, [...(byOwner.get(owner) ?? []), hop]));
+    return [...byOwner].map(([name, hops]) => ({ name, hops }));
+  }
+  const procs = Math.max(1, Math.min(HOPS, Math.round(Number(CONFIG.chainProcs)) || 1));
+  return Array.from({ length: procs }, (_, p) => ({ name: `relays-${p + 1}`, hops: Array.from({ length: HOPS }, (_, h) => h).filter((h) => h % procs === p) }));
+}
+
+function specFor(key: string, prefix: string, rate: number | undefined, drainMs: number): PhaseSpec {
+  const count = rate ? Math.max(1, Math.min(CONFIG.rateN, Math.round(rate * CONFIG.rateSeconds))) : CONFIG.n;
+  return { phase: phaseLabel(key), rate, count, prefix: `${prefix}-${key}`, chunk: CONFIG.chunk, drainTimeoutMs: drainMs };
+}
+
+function describeResult(who: string, r: PhaseResult): string {
+  const extra = r.rate ? `, published at ${fmt(r.publishRate)}/s (max slip ${ms(r.maxSlipMs)} ms)` : '';
+  return `${who} ${r.phase}: ${r.done}/${r.count} in ${((r.lastResult - r.firstPublish) / 1000).toFixed(2)} s -> ${fmt(r.throughput)} msg/s, p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, max ${ms(r.max)} ms${extra}${r.timedOut ? '  (TIMED OUT)' : ''}`;
+}
+
+// ------------------------------------------------------------------------------------ the bare chain
+
+async function runChain(): Promise<void> {
+  const topics = Array.from({ length: HOPS + 1 }, (_, i) => `bench.chain.${String(i).padStart(2, '0')}`);
+  log(`chain: starting its own mock broker with ${topics.length} topics x ${PARTITIONS} partitions`);
+  const broker: TestBroker = await startTestBroker({ topics: topics.map((name) => ({ name, partitions: PARTITIONS })) });
+  trackedPids.add(broker.pid);
+  const stopBroker = onCleanup('chain broker', () => broker.stop());
+
+  const layout = chainLayout();
+  log(`chain: ${HOPS} relays in ${layout.length} child processes (${layout.map((l) => `${l.name}: hops ${l.hops.join(',')}`).join('; ')})`);
+  const relays = layout.map((l) =>
+    forkRelays(l.name, {
+      name: l.name,
+      brokers: broker.bootstrap,
+      hops: l.hops.map((h) => ({ from: topics[h], to: topics[h + 1], groupId: `bench-chain-hop-${String(h).padStart(2, '0')}` })),
+      partitionsConsumedConcurrently: CONCURRENCY,
+      sessionTimeoutMs: 6000,
+      maxWaitTimeInMs: 100,
+    }),
+  );
+  const stopRelays = onCleanup('chain relays', async () => {
+    await Promise.all(
+      relays.map(async ({ child }) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((r) => child.once('exit', r));
+        if (child.connected) child.send({ type: 'stop' });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  });
+  const relayPids = await withTimeout(Promise.all(relays.map((r) => r.ready)), 90000, 'starting the relay processes');
+  log(`chain: all relays joined their groups (pids ${relayPids.join(', ')})`);
+
+  const publisher = new Publisher(broker.bootstrap, 'chain');
+  const collector = new Collector(broker.bootstrap, topics[HOPS], { label: 'chain' });
+  const closeClients = onCleanup('chain clients', async () => {
+    await collector.close();
+    await publisher.close();
+  });
+  await publisher.connect();
+  await collector.start();
+
+  // The chain forwards the same bytes the mesh gets as an intent.
+  const message = (id: string) => ({ key: id, value: intentCloudEvent({ intentId: id, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
+  const io = { publisher, collector, topic: topics[0], message, log };
+  const cpuGroups: CpuGroup[] = [
+    { name: 'relays (all)', pids: relayPids },
+    { name: 'broker (chain)', pids: [broker.pid] },
+    { name: 'bench (publisher+collector)', pids: [process.pid] },
+  ];
+
+  log(`chain: warm-up with ${CONFIG.warmup} messages`);
+  const warm = await runPhase({ phase: 'warm-up', count: CONFIG.warmup, prefix: 'chain-warmup', chunk: CONFIG.chunk, drainTimeoutMs: 60000 }, io);
+  if (warm.timedOut) throw new Error(`chain warm-up: only ${warm.done}/${warm.count} came through within 60 s`);
+
+  for (const key of phaseKeys()) {
+    const rate = key === 'full' ? undefined : Number(key.slice(1)) * state.chain.get('full')!.throughput;
+    const spec = specFor(key, 'chain', rate, boundedTimeout(rate ? 60000 + CONFIG.rateSeconds * 1000 : 120000));
+    log(`chain: ${spec.phase}${rate ? ` at ${fmt(rate)} msg/s` : ''}, ${spec.count} messages`);
+    const before = cpuSnapshot(cpuGroups);
+    const result = await runPhase(spec, io);
+    const after = cpuSnapshot(cpuGroups);
+    state.chain.set(key, result);
+    if (rate) state.rates.set(key, rate);
+    const delta = cpuDelta(before, after);
+    state.chainDiag.set(key, { phaseKey: key, wallSeconds: delta.wallSeconds, machineBusy: delta.machineBusy, cpu: [...delta.groups].map(([name, seconds]) => ({ name, seconds })) });
+    log(describeResult('chain', result));
+    await sleep(500);
+  }
+
+  // Stop the chain completely before the mesh starts, so they never compete for the CPU.
+  await closeClients();
+  await stopRelays();
+  await stopBroker();
+  log('chain: stopped');
+}
+
+// ------------------------------------------------------------------------------------ the mesh
+
+async function waitForAudit(db: ScratchDatabase, ids: string[], expected: number, timeoutMs: number): Promise<number | undefined> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      const [{ n }] = await db.query<{ n: string }>('SELECT count(*) AS n FROM telemetry.audit_records WHERE run_id = ANY($1)', [ids]);
+      if (Number(n) >= expected) return (Date.now() - started) / 1000;
+    } catch {
+      // the table appears with telemetry's migrations
+    }
+    if (Date.now() - started > timeoutMs) return undefined;
+    await sleep(500);
+  }
+}
+
+async function hopGaps(db: ScratchDatabase, result: PhaseResult, collector: Collector): Promise<MeshDiagnostics['hopGaps']> {
+  const rows = await db.query<{ run_id: string; type: string; occurred_at: Date }>('SELECT run_id, type, occurred_at FROM telemetry.audit_records WHERE run_id = ANY($1)', [result.ids]);
+  const byRun = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    const m = byRun.get(r.run_id) ?? new Map<string, number>();
+    m.set(r.type, new Date(r.occurred_at).getTime());
+    byRun.set(r.run_id, m);
+  }
+  const gaps: number[][] = FLOW.map(() => []);
+  for (const id of result.ids) {
+    const times = byRun.get(id);
+    const received = collector.received.get(id);
+    if (!times || !received) continue;
+    for (let k = 1; k < FLOW.length; k++) {
+      const a = times.get(FLOW[k - 1][0]);
+      const b = times.get(FLOW[k][0]);
+      if (a !== undefined && b !== undefined) gaps[k].push(b - a);
+    }
+    const done = times.get(FLOW[FLOW.length - 1][0]);
+    if (done !== undefined) gaps[0].push(toEpochMs(received.at) - done);
+  }
+  const rowsOut = FLOW.slice(1).map(([event, by], i) => ({ event: event.replace(/^govmesh\.|\.v1$/g, ''), by, ...summarize(gaps[i + 1]) }));
+  rowsOut.push({ event: 'result received by bench', by: '(outbox+broker+fetch)', ...summarize(gaps[0]) });
+  return rowsOut.map((r) => ({ event: r.event, by: r.by, p50: r.p50, p99: r.p99 }));
+}
+
+async function runMesh(): Promise<void> {
+  log('mesh: starting a mock broker with the registry topics and a scratch database');
+  const broker = await startTestBroker({ topics: TOPIC_REGISTRY.map((t) => ({ name: t.name, partitions: t.partitions })) });
+  trackedPids.add(broker.pid);
+  onCleanup('mesh broker', () => broker.stop());
+  const db = await createScratchDatabase('bench');
+  onCleanup('scratch database', () => db.drop());
+  log(`mesh: database ${db.name}`);
+
+  const label = `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const mesh = new DistributedMesh({ brokers: broker.bootstrap, databaseUrl: db.url, label, env: CONFIG.meshEnv });
+  state.logDir = mesh.logDir;
+  onCleanup('mesh processes', () => mesh.stop());
+  if (Object.keys(CONFIG.meshEnv).length > 0) log(`mesh: extra env ${JSON.stringify(CONFIG.meshEnv)}`);
+  log(`mesh: starting ${MESH_APPS.length} app processes (logs in ${mesh.logDir})`);
+  const startPromise = mesh.start();
+  // Track pids while they start so even a failed start leaves nothing behind.
+  const tracker = setInterval(() => findAppPids(MESH_APPS).forEach((pid) => trackedPids.add(pid)), 500);
+  try {
+    await startPromise;
+  } finally {
+    clearInterval(tracker);
+  }
+  const pids = findAppPids(MESH_APPS);
+  pids.forEach((pid) => trackedPids.add(pid));
+  log(`mesh: all apps healthy (${[...pids].map(([a, p]) => `${a}=${p}`).join(', ')})`);
+
+  const publisher = new Publisher(broker.bootstrap, 'mesh');
+  const collector = new Collector(broker.bootstrap, Topics.results, { label: 'mesh', parseOutcome: true });
+  onCleanup('mesh clients', async () => {
+    await collector.close();
+    await publisher.close();
+  });
+  await publisher.connect();
+  await collector.start();
+  const sampler = new PgActivitySampler(adminDatabaseUrl(), db.name);
+  onCleanup('pg sampler', () => sampler.stop());
+  await sampler.start();
+
+  const message = (id: string) => ({ key: id, value: intentCloudEvent({ intentId: id, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
+  const io = { publisher, collector, topic: Topics.intents, message, expectOutcome: 'verified', log };
+  const urls = new Map(MESH_APPS.map((app) => [app, mesh.url(app)] as [string, string]));
+  const cpuGroups: CpuGroup[] = [
+    ...MESH_APPS.filter((a) => pids.has(a)).map((a) => ({ name: a, pids: [pids.get(a)!] })),
+    { name: 'postgres (all backends)', comm: 'postgres' },
+    { name: 'broker (mesh)', pids: [broker.pid] },
+    { name: 'bench (publisher+collector)', pids: [process.pid] },
+  ];
+
+  log(`mesh: warm-up with ${CONFIG.warmup} intents (the first consumer-group joins take a few seconds)`);
+  const warm = await runPhase({ phase: 'warm-up', count: CONFIG.warmup, prefix: `mesh-warmup`, chunk: CONFIG.chunk, drainTimeoutMs: boundedTimeout(120000) }, io);
+  if (warm.timedOut) throw new Error(`mesh warm-up: only ${warm.done}/${warm.count} results within the time allowed; see ${mesh.logDir}`);
+  if (warm.unexpected.size > 0) throw new Error(`mesh warm-up: unexpected outcomes ${JSON.stringify(Object.fromEntries(warm.unexpected))} (expected verified)`);
+  log(`mesh: warm-up done, all ${warm.count} verified (p50 ${ms(warm.p50)} ms); waiting for telemetry to record them`);
+  await waitForAudit(db, warm.ids, warm.done * FLOW.length, boundedTimeout(60000));
+
+  for (const key of phaseKeys()) {
+    const rate = key === 'full' ? undefined : state.rates.get(key);
+    if (key !== 'full' && !rate) continue;
+    const spec = specFor(key, 'mesh', rate, boundedTimeout(rate ? 120000 + CONFIG.rateSeconds * 1000 : 300000, 90000));
+    log(`mesh: ${spec.phase}${rate ? ` at ${fmt(rate)} msg/s` : ''}, ${spec.count} intents (drain timeout ${Math.round(spec.drainTimeoutMs / 1000)} s)`);
+    const metricsBefore: MetricsSnapshot = await scrapeAll(urls);
+    const cpuBefore: CpuSnapshot = cpuSnapshot(cpuGroups);
+    sampler.reset();
+    const result = await runPhase(spec, io);
+    const cpuAfter = cpuSnapshot(cpuGroups);
+    const metricsAfter = await scrapeAll(urls);
+    const pgTop = sampler.top(12);
+    const pgBusyByApp = [...sampler.busyByApp].map(([app, c]) => ({ app, avg: sampler.samples ? c / sampler.samples : 0 })).sort((a, b) => b.avg - a.avg);
+    state.mesh.set(key, result);
+    log(describeResult('mesh', result));
+    if (result.unexpected.size > 0) {
+      const note = `mesh ${result.phase}: outcomes other than verified: ${JSON.stringify(Object.fromEntries(result.unexpected))}`;
+      state.notes.push(note);
+      log(`WARNING ${note}`);
+    }
+    const delta = cpuDelta(cpuBefore, cpuAfter);
+    const services = new Map<string, ServiceFigures>();
+    for (const app of MESH_APPS) services.set(app, serviceFigures(metricsBefore.get(app) ?? [], metricsAfter.get(app) ?? []));
+    const diag: MeshDiagnostics = {
+      phaseKey: key,
+      wallSeconds: delta.wallSeconds,
+      machineBusy: delta.machineBusy,
+      cpu: [...delta.groups].map(([name, seconds]) => ({ name, seconds })),
+      services,
+      pgTop,
+      pgBusyByApp,
+    };
+    state.meshDiag.set(key, diag);
+    // Let telemetry (which records every event) catch up, so its backlog does not run into the next phase.
+    diag.auditCatchUpSeconds = await waitForAudit(db, result.ids, result.done * FLOW.length, boundedTimeout(120000, 60000));
+    log(`mesh: telemetry ${diag.auditCatchUpSeconds === undefined ? 'did NOT catch up in time' : `caught up ${diag.auditCatchUpSeconds.toFixed(1)} s after the last result`}`);
+    diag.hopGaps = await hopGaps(db, result, collector).catch(() => undefined);
+    await sleep(500);
+  }
+}
+
+// ------------------------------------------------------------------------------------ the report
+
+function report(partial: string | undefined): void {
+  out();
+  out('='.repeat(100));
+  out(`govmesh benchmark: distributed mesh vs bare kafkajs relay chain (${HOPS} hops, ${HOPS + 1} topics x ${PARTITIONS} partitions)${partial ? `  [PARTIAL: ${partial}]` : ''}`);
+  out('='.repeat(100));
+  for (const line of state.machine) out(line);
+  out(
+    `chain:    ${HOPS} kafkajs relays (one consumer group each, eachBatch, partitionsConsumedConcurrently ${CONCURRENCY}, maxWaitTimeInMs 100, acks -1)` +
+      ` in ${chainLayout().length} child processes (BENCH_CHAIN_PROCS=${CONFIG.chainProcs})`,
+  );
+  out('mesh:     7 app processes from dist/apps (telemetry included), scratch Postgres database, plain kafkajs producer -> govmesh.intents,');
+  out('          collector on govmesh.results; every intent must come back with outcome "verified".');
+  out(`settings: BENCH_N=${CONFIG.n} BENCH_RATES=${CONFIG.rateFractions.join(',')} BENCH_RATE_SECONDS=${CONFIG.rateSeconds} BENCH_RATE_N=${CONFIG.rateN} BENCH_CHUNK=${CONFIG.chunk} BENCH_WARMUP=${CONFIG.warmup}`);
+  out('latency = result received - publish time (fixed rate: the scheduled time); throughput = results / (last result - first publish)');
+  out();
+
+  const rows: string[][] = [];
+  for (const key of phaseKeys()) {
+    const c = state.chain.get(key);
+    const m = state.mesh.get(key);
+    if (!c && !m) continue;
+    const rate = key === 'full' ? 'max' : fmt(state.rates.get(key));
+    const cell = (r: PhaseResult | undefined) => (r ? [`${r.done}/${r.count}`, fmt(r.throughput), ms(r.p50), ms(r.p99), ms(r.max)] : ['-', '-', '-', '-', '-']);
+    rows.push([phaseLabel(key), rate, ...cell(c), ...cell(m), c && m ? pct(m.throughput / c.throughput) : '-', c && m ? `${fmt(m.p99 / c.p99, 2)}x` : '-']);
+  }
+  out('Results (ms; msg/s)');
+  out(table(['phase', 'rate/s', 'chain n', 'thr', 'p50', 'p99', 'max', 'mesh n', 'thr', 'p50', 'p99', 'max', 'mesh/chain thr', 'p99 ratio'], rows));
+  out();
+
+  const cFull = state.chain.get('full');
+  const mFull = state.mesh.get('full');
+  const c25 = state.chain.get('r0.25');
+  const m25 = state.mesh.get('r0.25');
+  out('Targets');
+  if (cFull && mFull) {
+    const r = mFull.throughput / cFull.throughput;
+    out(`  mesh throughput >= 30% of chain:       ${fmt(mFull.throughput)} / ${fmt(cFull.throughput)} msg/s = ${pct(r, 1)}  ${r >= 0.3 && !mFull.timedOut ? 'PASS' : 'MISS'}${mFull.timedOut ? ' (mesh did not finish)' : ''}`);
+  } else out('  mesh throughput >= 30% of chain:       not measured');
+  if (c25 && m25) {
+    const r = m25.p99 / c25.p99;
+    const ok = r <= 2 && !m25.timedOut;
+    out(`  at 25% of chain max (${fmt(state.rates.get('r0.25'))} msg/s), mesh p99 <= 2x chain p99: ${ms(m25.p99)} / ${ms(c25.p99)} ms = ${fmt(r, 2)}x  ${ok ? 'PASS' : 'MISS'}${m25.timedOut ? ' (mesh did not finish)' : ''}`);
+  } else out('  at 25% of chain max, mesh p99 <= 2x chain p99: not measured');
+  out();
+
+  for (const [key, d] of state.chainDiag) {
+    const other = otherCpu(d);
+    out(`Chain CPU during ${phaseLabel(key)} (${d.wallSeconds.toFixed(1)} s wall, machine busy ${pct(d.machineBusy)}): ${d.cpu.map((c) => `${c.name} ${c.seconds.toFixed(2)} s`).join(', ')}${other !== undefined ? `, everything else ${other.toFixed(2)} s` : ''}`);
+  }
+  for (const key of phaseKeys()) {
+    const d = state.meshDiag.get(key);
+    if (!d) continue;
+    out();
+    out(`Mesh breakdown, ${phaseLabel(key)}${state.rates.get(key) ? ` (${fmt(state.rates.get(key))} msg/s)` : ''}: ${d.wallSeconds.toFixed(1)} s wall, machine CPU busy ${pct(d.machineBusy)} of ${os.cpus().length} cores` + (d.auditCatchUpSeconds !== undefined ? `, telemetry finished ${d.auditCatchUpSeconds.toFixed(1)} s after the last result` : ', telemetry did not catch up'));
+    const cpuRows = [...d.cpu].sort((a, b) => b.seconds - a.seconds);
+    const other = otherCpu(d);
+    if (other !== undefined) cpuRows.push({ name: '(everything else on the machine)', seconds: other });
+    const svcRows = cpuRows.map((c) => {
+      const s = d.services.get(c.name);
+      const cores = c.seconds / Math.max(0.001, d.wallSeconds);
+      return [
+        c.name,
+        c.seconds.toFixed(2),
+        cores.toFixed(2),
+        s ? fmt(s.consumed) : '',
+        s ? fmt(s.batchMean, 1) : '',
+        s ? ms(s.handlerMeanMs) : '',
+        s ? ms(s.handlerP99Ms) : '',
+        s ? fmt(s.published) : '',
+        s ? ms(s.outboxLagP50Ms) : '',
+        s ? ms(s.outboxLagP99Ms) : '',
+        s ? ms(s.eventLoopLagP99Ms) : '',
+        s ? fmt(s.retries + s.deadLetters) : '',
+      ];
+    });
+    out(table(['process', 'cpu s', 'cores', 'consumed', 'batch avg', 'handler avg', 'handler p99', 'published', 'outbox lag p50', 'outbox lag p99', 'loop lag p99', 'retries+dlq'], svcRows));
+    if (d.pgBusyByApp.length > 0) {
+      out(`  Postgres backends busy per sample (avg): ${d.pgBusyByApp.map((b) => `${b.app} ${b.avg.toFixed(2)}`).join(', ')}`);
+      out('  top backend states (avg backends per 200 ms sample):');
+      for (const t of d.pgTop.slice(0, 8)) out(`    ${t.avg.toFixed(2).padStart(5)}  ${t.app.padEnd(14)} ${t.what}`);
+    }
+    if (d.hopGaps) {
+      out('  time between consecutive events of one run (event time as set by its emitter; includes the previous outbox publish, broker, fetch, queueing):');
+      out(table(['event', 'emitted by', 'p50 ms', 'p99 ms'], d.hopGaps.map((g) => [g.event, g.by, ms(g.p50), ms(g.p99)]), '    '));
+    }
+  }
+
+  const findings = summarizeFindings();
+  if (findings.length > 0) {
+    out();
+    out('Findings');
+    for (const f of findings) out(`  - ${f}`);
+  }
+  for (const n of state.notes) out(`NOTE: ${n}`);
+  if (state.logDir) out(`mesh logs: ${state.logDir}`);
+  out();
+}
+
+/** CPU seconds the machine spent outside the measured processes (kernel, other programs) during a phase. */
+function otherCpu(d: { wallSeconds: number; machineBusy?: number; cpu: CpuRow[] }): number | undefined {
+  if (d.machineBusy === undefined) return undefined;
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(0, d.machineBusy * cores * d.wallSeconds - d.cpu.reduce((s, c) => s + c.seconds, 0));
+}
+
+function summarizeFindings(): string[] {
+  const f: string[] = [];
+  const d = state.meshDiag.get('full');
+  if (d) {
+    const apps = d.cpu.filter((c) => (MESH_APPS as readonly string[]).includes(c.name)).sort((a, b) => b.seconds - a.seconds);
+    const total = d.cpu.reduce((s, c) => s + c.seconds, 0);
+    const pg = d.cpu.find((c) => c.name.startsWith('postgres'));
+    if (apps[0]) f.push(`full speed: the busiest service is ${apps[0].name} (${apps[0].seconds.toFixed(1)} CPU s, ${pct(apps[0].seconds / total)} of all CPU used by the mesh, Postgres and the broker); next ${apps.slice(1, 3).map((a) => `${a.name} ${a.seconds.toFixed(1)} s`).join(', ')}`);
+    if (pg) f.push(`Postgres used ${pg.seconds.toFixed(1)} CPU s (${pct(pg.seconds / total)}); the seven apps together ${apps.reduce((s, a) => s + a.seconds, 0).toFixed(1)} s`);
+    const other = otherCpu(d);
+    if (d.machineBusy !== undefined) f.push(`machine CPU busy ${pct(d.machineBusy)} during the full-speed phase${d.machineBusy > 0.9 ? ': the mesh is CPU-bound on this machine' : ''}${other !== undefined ? ` (${other.toFixed(1)} CPU s of it outside the measured processes: kernel, other programs)` : ''}`);
+    const lag = [...d.services].filter(([, s]) => Number.isFinite(s.outboxLagP99Ms)).sort((a, b) => b[1].outboxLagP99Ms - a[1].outboxLagP99Ms);
+    if (lag[0]) f.push(`highest outbox publish lag p99: ${lag.slice(0, 3).map(([a, s]) => `${a} ${ms(s.outboxLagP99Ms)} ms`).join(', ')}`);
+    const hops = (d.hopGaps ?? []).filter((g) => Number.isFinite(g.p50)).sort((a, b) => b.p50 - a.p50);
+    if (hops[0]) f.push(`slowest steps (p50): ${hops.slice(0, 3).map((h) => `${h.event} by ${h.by} ${ms(h.p50)} ms`).join(', ')}`);
+  }
+  return f;
+}
+
+// ------------------------------------------------------------------------------------ main
+
+let finished = false;
+
+async function abort(reason: string, code: number): Promise<never> {
+  if (!finished) {
+    finished = true;
+    log(`stopping: ${reason}`);
+    try {
+      report(reason);
+    } catch (err) {
+      log(`report failed: ${(err as Error).message}`);
+    }
+  }
+  await withTimeout(cleanup(), 60000, 'cleanup').catch((err) => log((err as Error).message));
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const limit = setTimeout(() => void abort(`global time limit of ${CONFIG.timeLimitS} s reached`, 2), CONFIG.timeLimitS * 1000);
+  process.once('SIGINT', () => void abort('interrupted (SIGINT)', 130));
+  process.once('SIGTERM', () => void abort('terminated (SIGTERM)', 143));
+  await describeMachine();
+  buildApps();
+  await runChain();
+  await runMesh();
+  clearTimeout(limit);
+  finished = true;
+  log('done; cleaning up');
+  await withTimeout(cleanup(), 60000, 'cleanup').catch((err) => log((err as Error).message));
+  report(undefined);
+  process.exit(0);
+}
+
+main().catch((err) => void abort(`failed: ${(err as Error).stack ?? err}`, 1));
+
