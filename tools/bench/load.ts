@@ -153,6 +153,8 @@ export interface PhaseResult {
   firstPublish: number;
   lastResult: number;
   timedOut: boolean;
+  /** p50 latency of the last tenth of messages published, over that of the first tenth: >> 1 means a queue built up. */
+  latencyGrowth: number;
 }
 
 /**
@@ -213,6 +215,15 @@ export async function runPhase(
   }
   const firstPublish = sentAt[0];
   const s = summarize(latencies);
+  const tenth = Math.max(1, Math.floor(count / 10));
+  const latencyOf = (from: number, to: number) => {
+    const out: number[] = [];
+    for (let i = from; i < to; i++) {
+      const r = io.collector.received.get(ids[i]);
+      if (r) out.push(r.at - sentAt[i]);
+    }
+    return summarize(out).p50;
+  };
   return {
     phase: spec.phase,
     rate: spec.rate,
@@ -231,5 +242,6 @@ export async function runPhase(
     firstPublish,
     lastResult,
     timedOut: done < count,
+    latencyGrowth: latencyOf(count - tenth, count) / latencyOf(0, tenth),
   };
 }

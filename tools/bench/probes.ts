@@ -79,6 +79,8 @@ export interface CpuSnapshot {
   at: number;
   /** Per group: pid -> cpu seconds. */
   groups: Map<string, Map<number, number>>;
+  /** Every process on the machine: pid -> [comm, cpu seconds] (to name what else used the CPU). */
+  all: Map<number, [string, number]>;
   /** Machine-wide jiffies from /proc/stat. */
   machine?: { busy: number; total: number };
 }
@@ -99,10 +101,12 @@ export function cpuSnapshot(groups: CpuGroup[]): CpuSnapshot {
   const out = new Map<string, Map<number, number>>();
   const byComm = groups.filter((g): g is { name: string; comm: string } => 'comm' in g);
   const commStats = new Map<string, Map<number, number>>();
-  if (byComm.length > 0) {
+  const all = new Map<number, [string, number]>();
+  {
     for (const pid of allPids()) {
       const stat = readStat(pid);
       if (!stat) continue;
+      all.set(pid, [stat.comm, stat.cpuSeconds]);
       for (const g of byComm) {
         if (stat.comm !== g.comm) continue;
         const m = commStats.get(g.name) ?? new Map<number, number>();
@@ -128,12 +132,23 @@ export function cpuSnapshot(groups: CpuGroup[]): CpuSnapshot {
     }
     out.set(g.name, m);
   }
-  return { at: Date.now(), groups: out, machine: machineJiffies() };
+  return { at: Date.now(), groups: out, all, machine: machineJiffies() };
 }
 
 /** CPU seconds per group between two snapshots (processes that appeared count from zero). */
-export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): { wallSeconds: number; groups: Map<string, number>; machineBusy?: number } {
+export function cpuDelta(
+  before: CpuSnapshot,
+  after: CpuSnapshot,
+): { wallSeconds: number; groups: Map<string, number>; machineBusy?: number; others: Array<{ comm: string; seconds: number }> } {
   const groups = new Map<string, number>();
+  const mine = new Set<number>();
+  for (const pids of after.groups.values()) for (const pid of pids.keys()) mine.add(pid);
+  const others = new Map<string, number>();
+  for (const [pid, [comm, secs]] of after.all) {
+    if (mine.has(pid)) continue;
+    const d = secs - (before.all.get(pid)?.[1] ?? 0);
+    if (d > 0) others.set(comm, (others.get(comm) ?? 0) + d);
+  }
   for (const [name, pids] of after.groups) {
     const prev = before.groups.get(name) ?? new Map<number, number>();
     let sum = 0;
@@ -144,7 +159,12 @@ export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): { wallSeconds
   if (before.machine && after.machine && after.machine.total > before.machine.total) {
     machineBusy = (after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total);
   }
-  return { wallSeconds: (after.at - before.at) / 1000, groups, machineBusy };
+  return {
+    wallSeconds: (after.at - before.at) / 1000,
+    groups,
+    machineBusy,
+    others: [...others].map(([comm, seconds]) => ({ comm, seconds })).sort((a, b) => b.seconds - a.seconds),
+  };
 }
 
 // ---------------------------------------------------------------- Prometheus text format

@@ -50,7 +50,14 @@ const CONFIG = {
   warmup: Math.round(envInt('BENCH_WARMUP', 20)),
   chunk: Math.round(envInt('BENCH_CHUNK', 100)),
   timeLimitS: envInt('BENCH_TIME_LIMIT_S', 600),
+  /** An absolute rate both systems should sustain, to compare latency without queueing; 0 = off. */
+  lightRate: process.env['BENCH_LIGHT_RATE'] === '0' ? 0 : envInt('BENCH_LIGHT_RATE', 10),
   chainProcs: process.env['BENCH_CHAIN_PROCS'] ?? 'services',
+  /** `mesh`: skip the chain and take its max rate from BENCH_CHAIN_MAX (for tuning runs). */
+  only: process.env['BENCH_ONLY'] ?? '',
+  chainMax: process.env['BENCH_CHAIN_MAX'] ? envInt('BENCH_CHAIN_MAX', 1) : undefined,
+  skipTelemetry: process.env['BENCH_SKIP_TELEMETRY'] === '1',
+  pgSynchronousCommit: process.env['BENCH_PG_SYNCHRONOUS_COMMIT'],
   skipBuild: process.env['BENCH_SKIP_BUILD'] === '1',
   meshEnv: Object.fromEntries(
     Object.entries(process.env)
@@ -59,6 +66,8 @@ const CONFIG = {
   ),
 };
 if (!CONFIG.rateFractions.includes(0.25)) CONFIG.rateFractions.unshift(0.25);
+if (CONFIG.only && CONFIG.only !== 'mesh') throw new Error('BENCH_ONLY accepts only "mesh"');
+if (CONFIG.only === 'mesh' && !CONFIG.chainMax) throw new Error('BENCH_ONLY=mesh needs BENCH_CHAIN_MAX=<msg/s> (the chain max of an earlier run)');
 
 const PARTITIONS = 6;
 const CONCURRENCY = 3;
@@ -147,6 +156,7 @@ interface MeshDiagnostics {
   wallSeconds: number;
   machineBusy?: number;
   cpu: CpuRow[];
+  others: Array<{ comm: string; seconds: number }>;
   services: Map<string, ServiceFigures>;
   pgTop: Array<{ app: string; what: string; avg: number }>;
   pgBusyByApp: Array<{ app: string; avg: number }>;
@@ -159,6 +169,7 @@ interface ChainDiagnostics {
   wallSeconds: number;
   machineBusy?: number;
   cpu: CpuRow[];
+  others: Array<{ comm: string; seconds: number }>;
 }
 
 const state: {
@@ -172,8 +183,14 @@ const state: {
   logDir?: string;
 } = { machine: [], chain: new Map(), mesh: new Map(), chainDiag: new Map(), meshDiag: new Map(), rates: new Map(), notes: [] };
 
-const phaseKeys = () => ['full', ...CONFIG.rateFractions.map((f) => `r${f}`)];
-const phaseLabel = (key: string) => (key === 'full' ? 'full speed' : `${Math.round(Number(key.slice(1)) * 100)}% of chain max`);
+const phaseKeys = () => ['full', ...CONFIG.rateFractions.map((f) => `r${f}`), ...(CONFIG.lightRate ? ['light'] : [])];
+const phaseLabel = (key: string) => (key === 'full' ? 'full speed' : key === 'light' ? 'light load' : `${Math.round(Number(key.slice(1)) * 100)}% of chain max`);
+/** The rate of a phase once the chain's max is known; undefined = full speed. */
+function rateOf(key: string, chainMax: number): number | undefined {
+  if (key === 'full') return undefined;
+  if (key === 'light') return CONFIG.lightRate;
+  return Number(key.slice(1)) * chainMax;
+}
 
 // ------------------------------------------------------------------------------------ setup steps
 
@@ -220,17 +237,18 @@ async function describeMachine(): Promise<void> {
   ];
   for (const line of state.machine) log(line);
   const idle = await machineBusyOver(2000);
-  if (idle !== undefined && idle > 0.15) {
-    const note = `the machine was ${pct(idle)} busy before the benchmark started (other processes are running): the figures below are disturbed by them`;
+  if (idle.busy !== undefined && idle.busy > 0.15) {
+    const note = `the machine was ${pct(idle.busy)} busy before the benchmark started${othersText(idle.others)}: the figures below may be disturbed`;
     state.notes.push(note);
     log(`WARNING ${note}`);
   }
 }
 
-async function machineBusyOver(windowMs: number): Promise<number | undefined> {
-  const a = cpuSnapshot([]);
+async function machineBusyOver(windowMs: number): Promise<{ busy?: number; others: Array<{ comm: string; seconds: number }> }> {
+  const a = cpuSnapshot([{ name: 'bench', pids: [process.pid] }]);
   await sleep(windowMs);
-  return cpuDelta(a, cpuSnapshot([])).machineBusy;
+  const d = cpuDelta(a, cpuSnapshot([{ name: 'bench', pids: [process.pid] }]));
+  return { busy: d.machineBusy, others: d.others };
 }
 
 function forkRelays(name: string, config: RelayConfig): { child: ChildProcess; ready: Promise<number> } {
@@ -265,7 +283,8 @@ function specFor(key: string, prefix: string, rate: number | undefined, drainMs:
 
 function describeResult(who: string, r: PhaseResult): string {
   const extra = r.rate ? `, published at ${fmt(r.publishRate)}/s (max slip ${ms(r.maxSlipMs)} ms)` : '';
-  return `${who} ${r.phase}: ${r.done}/${r.count} in ${((r.lastResult - r.firstPublish) / 1000).toFixed(2)} s -> ${fmt(r.throughput)} msg/s, p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, max ${ms(r.max)} ms${extra}${r.timedOut ? '  (TIMED OUT)' : ''}`;
+  const queue = r.rate && r.latencyGrowth > 1.5 ? `, NOT keeping up (latency grew ${fmt(r.latencyGrowth, 1)}x during the phase)` : '';
+  return `${who} ${r.phase}: ${r.done}/${r.count} in ${((r.lastResult - r.firstPublish) / 1000).toFixed(2)} s -> ${fmt(r.throughput)} msg/s, p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, max ${ms(r.max)} ms${extra}${queue}${r.timedOut ? '  (TIMED OUT)' : ''}`;
 }
 
 // ------------------------------------------------------------------------------------ the bare chain
@@ -302,6 +321,7 @@ async function runChain(): Promise<void> {
     );
   });
   const relayPids = await withTimeout(Promise.all(relays.map((r) => r.ready)), 90000, 'starting the relay processes');
+  const relayGroups: CpuGroup[] = layout.map((l, i) => ({ name: `relay ${l.name} (${l.hops.length} hop${l.hops.length > 1 ? 's' : ''})`, pids: [relayPids[i]] }));
   log(`chain: all relays joined their groups (pids ${relayPids.join(', ')})`);
 
   const publisher = new Publisher(broker.bootstrap, 'chain');
@@ -317,7 +337,7 @@ async function runChain(): Promise<void> {
   const message = (id: string) => ({ key: id, value: intentCloudEvent({ intentId: id, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
   const io = { publisher, collector, topic: topics[0], message, log };
   const cpuGroups: CpuGroup[] = [
-    { name: 'relays (all)', pids: relayPids },
+    ...relayGroups,
     { name: 'broker (chain)', pids: [broker.pid] },
     { name: 'bench (publisher+collector)', pids: [process.pid] },
   ];
@@ -327,7 +347,7 @@ async function runChain(): Promise<void> {
   if (warm.timedOut) throw new Error(`chain warm-up: only ${warm.done}/${warm.count} came through within 60 s`);
 
   for (const key of phaseKeys()) {
-    const rate = key === 'full' ? undefined : Number(key.slice(1)) * state.chain.get('full')!.throughput;
+    const rate = key === 'full' ? undefined : rateOf(key, state.chain.get('full')!.throughput);
     const spec = specFor(key, 'chain', rate, boundedTimeout(rate ? 60000 + CONFIG.rateSeconds * 1000 : 120000));
     log(`chain: ${spec.phase}${rate ? ` at ${fmt(rate)} msg/s` : ''}, ${spec.count} messages`);
     const before = cpuSnapshot(cpuGroups);
@@ -336,7 +356,7 @@ async function runChain(): Promise<void> {
     state.chain.set(key, result);
     if (rate) state.rates.set(key, rate);
     const delta = cpuDelta(before, after);
-    state.chainDiag.set(key, { phaseKey: key, wallSeconds: delta.wallSeconds, machineBusy: delta.machineBusy, cpu: [...delta.groups].map(([name, seconds]) => ({ name, seconds })) });
+    state.chainDiag.set(key, { phaseKey: key, wallSeconds: delta.wallSeconds, machineBusy: delta.machineBusy, cpu: [...delta.groups].map(([name, seconds]) => ({ name, seconds })), others: delta.others });
     log(describeResult('chain', result));
     await sleep(500);
   }
@@ -390,7 +410,7 @@ async function hopGaps(db: ScratchDatabase, result: PhaseResult, collector: Coll
   return rowsOut.map((r) => ({ event: r.event, by: r.by, p50: r.p50, p99: r.p99 }));
 }
 
-async function runMesh(): Promise<void> {
+async function runMesh(chainMax: number): Promise<void> {
   log('mesh: starting a mock broker with the registry topics and a scratch database');
   const broker = await startTestBroker({ topics: TOPIC_REGISTRY.map((t) => ({ name: t.name, partitions: t.partitions })) });
   trackedPids.add(broker.pid);
@@ -398,22 +418,30 @@ async function runMesh(): Promise<void> {
   const db = await createScratchDatabase('bench');
   onCleanup('scratch database', () => db.drop());
   log(`mesh: database ${db.name}`);
+  if (CONFIG.pgSynchronousCommit) {
+    if (!/^(on|off|local|remote_write|remote_apply)$/.test(CONFIG.pgSynchronousCommit)) throw new Error('BENCH_PG_SYNCHRONOUS_COMMIT must be on|off|local|remote_write|remote_apply');
+    await db.query(`ALTER DATABASE "${db.name}" SET synchronous_commit = ${CONFIG.pgSynchronousCommit}`);
+    state.notes.push(`the scratch database ran with synchronous_commit=${CONFIG.pgSynchronousCommit} (BENCH_PG_SYNCHRONOUS_COMMIT)`);
+    log(`mesh: synchronous_commit=${CONFIG.pgSynchronousCommit} for the scratch database`);
+  }
+  const apps = MESH_APPS.filter((a) => !(CONFIG.skipTelemetry && a === 'telemetry'));
+  if (CONFIG.skipTelemetry) state.notes.push('telemetry was NOT started (BENCH_SKIP_TELEMETRY=1): no audit chain, no per-step breakdown');
 
   const label = `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const mesh = new DistributedMesh({ brokers: broker.bootstrap, databaseUrl: db.url, label, env: CONFIG.meshEnv });
   state.logDir = mesh.logDir;
   onCleanup('mesh processes', () => mesh.stop());
   if (Object.keys(CONFIG.meshEnv).length > 0) log(`mesh: extra env ${JSON.stringify(CONFIG.meshEnv)}`);
-  log(`mesh: starting ${MESH_APPS.length} app processes (logs in ${mesh.logDir})`);
-  const startPromise = mesh.start();
+  log(`mesh: starting ${apps.length} app processes (logs in ${mesh.logDir})`);
+  const startPromise = mesh.start(apps);
   // Track pids while they start so even a failed start leaves nothing behind.
-  const tracker = setInterval(() => findAppPids(MESH_APPS).forEach((pid) => trackedPids.add(pid)), 500);
+  const tracker = setInterval(() => findAppPids(apps).forEach((pid) => trackedPids.add(pid)), 500);
   try {
     await startPromise;
   } finally {
     clearInterval(tracker);
   }
-  const pids = findAppPids(MESH_APPS);
+  const pids = findAppPids(apps);
   pids.forEach((pid) => trackedPids.add(pid));
   log(`mesh: all apps healthy (${[...pids].map(([a, p]) => `${a}=${p}`).join(', ')})`);
 
@@ -431,9 +459,9 @@ async function runMesh(): Promise<void> {
 
   const message = (id: string) => ({ key: id, value: intentCloudEvent({ intentId: id, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
   const io = { publisher, collector, topic: Topics.intents, message, expectOutcome: 'verified', log };
-  const urls = new Map(MESH_APPS.map((app) => [app, mesh.url(app)] as [string, string]));
+  const urls = new Map(apps.map((app) => [app, mesh.url(app)] as [string, string]));
   const cpuGroups: CpuGroup[] = [
-    ...MESH_APPS.filter((a) => pids.has(a)).map((a) => ({ name: a, pids: [pids.get(a)!] })),
+    ...apps.filter((a) => pids.has(a)).map((a) => ({ name: a, pids: [pids.get(a)!] })),
     { name: 'postgres (all backends)', comm: 'postgres' },
     { name: 'broker (mesh)', pids: [broker.pid] },
     { name: 'bench (publisher+collector)', pids: [process.pid] },
@@ -444,11 +472,11 @@ async function runMesh(): Promise<void> {
   if (warm.timedOut) throw new Error(`mesh warm-up: only ${warm.done}/${warm.count} results within the time allowed; see ${mesh.logDir}`);
   if (warm.unexpected.size > 0) throw new Error(`mesh warm-up: unexpected outcomes ${JSON.stringify(Object.fromEntries(warm.unexpected))} (expected verified)`);
   log(`mesh: warm-up done, all ${warm.count} verified (p50 ${ms(warm.p50)} ms); waiting for telemetry to record them`);
-  await waitForAudit(db, warm.ids, warm.done * FLOW.length, boundedTimeout(60000));
+  if (!CONFIG.skipTelemetry) await waitForAudit(db, warm.ids, warm.done * FLOW.length, boundedTimeout(60000));
 
   for (const key of phaseKeys()) {
-    const rate = key === 'full' ? undefined : state.rates.get(key);
-    if (key !== 'full' && !rate) continue;
+    const rate = rateOf(key, chainMax);
+    if (rate) state.rates.set(key, rate);
     const spec = specFor(key, 'mesh', rate, boundedTimeout(rate ? 120000 + CONFIG.rateSeconds * 1000 : 300000, 90000));
     log(`mesh: ${spec.phase}${rate ? ` at ${fmt(rate)} msg/s` : ''}, ${spec.count} intents (drain timeout ${Math.round(spec.drainTimeoutMs / 1000)} s)`);
     const metricsBefore: MetricsSnapshot = await scrapeAll(urls);
@@ -468,21 +496,24 @@ async function runMesh(): Promise<void> {
     }
     const delta = cpuDelta(cpuBefore, cpuAfter);
     const services = new Map<string, ServiceFigures>();
-    for (const app of MESH_APPS) services.set(app, serviceFigures(metricsBefore.get(app) ?? [], metricsAfter.get(app) ?? []));
+    for (const app of apps) services.set(app, serviceFigures(metricsBefore.get(app) ?? [], metricsAfter.get(app) ?? []));
     const diag: MeshDiagnostics = {
       phaseKey: key,
       wallSeconds: delta.wallSeconds,
       machineBusy: delta.machineBusy,
       cpu: [...delta.groups].map(([name, seconds]) => ({ name, seconds })),
+      others: delta.others,
       services,
       pgTop,
       pgBusyByApp,
     };
     state.meshDiag.set(key, diag);
-    // Let telemetry (which records every event) catch up, so its backlog does not run into the next phase.
-    diag.auditCatchUpSeconds = await waitForAudit(db, result.ids, result.done * FLOW.length, boundedTimeout(120000, 60000));
-    log(`mesh: telemetry ${diag.auditCatchUpSeconds === undefined ? 'did NOT catch up in time' : `caught up ${diag.auditCatchUpSeconds.toFixed(1)} s after the last result`}`);
-    diag.hopGaps = await hopGaps(db, result, collector).catch(() => undefined);
+    if (!CONFIG.skipTelemetry) {
+      // Let telemetry (which records every event) catch up, so its backlog does not run into the next phase.
+      diag.auditCatchUpSeconds = await waitForAudit(db, result.ids, result.done * FLOW.length, boundedTimeout(120000, 60000));
+      log(`mesh: telemetry ${diag.auditCatchUpSeconds === undefined ? 'did NOT catch up in time' : `caught up ${diag.auditCatchUpSeconds.toFixed(1)} s after the last result`}`);
+      diag.hopGaps = await hopGaps(db, result, collector).catch(() => undefined);
+    }
     await sleep(500);
   }
 }
@@ -532,11 +563,21 @@ function report(partial: string | undefined): void {
     const ok = r <= 2 && !m25.timedOut;
     out(`  at 25% of chain max (${fmt(state.rates.get('r0.25'))} msg/s), mesh p99 <= 2x chain p99: ${ms(m25.p99)} / ${ms(c25.p99)} ms = ${fmt(r, 2)}x  ${ok ? 'PASS' : 'MISS'}${m25.timedOut ? ' (mesh did not finish)' : ''}`);
   } else out('  at 25% of chain max, mesh p99 <= 2x chain p99: not measured');
+  const cl = state.chain.get('light');
+  const ml = state.mesh.get('light');
+  if (cl && ml) {
+    out(`  (not a target) light load, ${fmt(CONFIG.lightRate)} msg/s: mesh p50 ${ms(ml.p50)} / chain ${ms(cl.p50)} ms = ${fmt(ml.p50 / cl.p50, 2)}x; p99 ${ms(ml.p99)} / ${ms(cl.p99)} ms = ${fmt(ml.p99 / cl.p99, 2)}x`);
+  }
+  for (const [key, r] of [...state.chain].map(([k, v]) => [k, v] as const)) {
+    if (r.rate && r.latencyGrowth > 1.5) {
+      out(`  note: the chain itself did not keep up with ${phaseLabel(key)} (${fmt(r.rate)} msg/s offered; p50 latency grew ${fmt(r.latencyGrowth, 1)}x from the first to the last tenth): its latency there includes queueing`);
+    }
+  }
   out();
 
   for (const [key, d] of state.chainDiag) {
     const other = otherCpu(d);
-    out(`Chain CPU during ${phaseLabel(key)} (${d.wallSeconds.toFixed(1)} s wall, machine busy ${pct(d.machineBusy)}): ${d.cpu.map((c) => `${c.name} ${c.seconds.toFixed(2)} s`).join(', ')}${other !== undefined ? `, everything else ${other.toFixed(2)} s` : ''}`);
+    out(`Chain CPU s, ${phaseLabel(key)} (${d.wallSeconds.toFixed(1)} s wall, machine busy ${pct(d.machineBusy)}): ${d.cpu.map((c) => `${c.name} ${c.seconds.toFixed(2)}`).join(', ')}${other !== undefined ? `, everything else ${other.toFixed(2)}${othersText(d.others)}` : ''}`);
   }
   for (const key of phaseKeys()) {
     const d = state.meshDiag.get(key);
@@ -565,6 +606,7 @@ function report(partial: string | undefined): void {
       ];
     });
     out(table(['process', 'cpu s', 'cores', 'consumed', 'batch avg', 'handler avg', 'handler p99', 'published', 'outbox lag p50', 'outbox lag p99', 'loop lag p99', 'retries+dlq'], svcRows));
+    if (other !== undefined && othersText(d.others)) out(`  everything else = kernel/interrupts +${othersText(d.others).replace(/^ \(|\)$/g, ' ')}`);
     if (d.pgBusyByApp.length > 0) {
       out(`  Postgres backends busy per sample (avg): ${d.pgBusyByApp.map((b) => `${b.app} ${b.avg.toFixed(2)}`).join(', ')}`);
       out('  top backend states (avg backends per 200 ms sample):');
@@ -585,6 +627,11 @@ function report(partial: string | undefined): void {
   for (const n of state.notes) out(`NOTE: ${n}`);
   if (state.logDir) out(`mesh logs: ${state.logDir}`);
   out();
+}
+
+function othersText(others: Array<{ comm: string; seconds: number }>): string {
+  const top = others.filter((o) => o.seconds >= 0.05).slice(0, 4);
+  return top.length ? ` (top other processes: ${top.map((o) => `${o.comm} ${o.seconds.toFixed(2)} s`).join(', ')})` : '';
 }
 
 /** CPU seconds the machine spent outside the measured processes (kernel, other programs) during a phase. */
@@ -637,8 +684,11 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void abort('terminated (SIGTERM)', 143));
   await describeMachine();
   buildApps();
-  await runChain();
-  await runMesh();
+  if (CONFIG.only === 'mesh') {
+    log(`BENCH_ONLY=mesh: no chain measurement; its max is taken as ${CONFIG.chainMax} msg/s (BENCH_CHAIN_MAX)`);
+    state.notes.push(`chain not measured in this run (BENCH_ONLY=mesh); rates derived from BENCH_CHAIN_MAX=${CONFIG.chainMax}`);
+  } else await runChain();
+  await runMesh(CONFIG.only === 'mesh' ? CONFIG.chainMax! : state.chain.get('full')!.throughput);
   clearTimeout(limit);
   finished = true;
   log('done; cleaning up');

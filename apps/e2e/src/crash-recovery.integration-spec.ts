@@ -1,16 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Topics } from '@govmesh/contracts';
-import {
-  createScratchDatabase,
-  DistributedMesh,
-  expectEventually,
-  intentCloudEvent,
-  PlainKafkaClient,
-  startTestKafka,
-  type MeshApp,
-  type ScratchDatabase,
-  type TestKafka,
-} from '@govmesh/testing';
+import { expectEventually, intentCloudEvent, startMeshFixture, type MeshApp, type MeshFixture } from '@govmesh/testing';
 
 const INTENTS = 500;
 
@@ -20,25 +10,18 @@ const INTENTS = 500;
  * intent, no tool execution twice, nothing lost.
  */
 describe.each<MeshApp>(['tool-gateway', 'orchestrator'])('crash recovery: SIGKILL %s with 500 intents in flight', (victim) => {
-  let kafka: TestKafka;
-  let db: ScratchDatabase;
-  let mesh: DistributedMesh;
-  let client: PlainKafkaClient;
+  let fixture: MeshFixture;
+  let db: MeshFixture['db'];
+  let mesh: MeshFixture['mesh'];
+  let client: MeshFixture['client'];
 
   beforeAll(async () => {
-    kafka = await startTestKafka();
-    db = await createScratchDatabase(`crash_${victim}`);
-    mesh = new DistributedMesh({ brokers: kafka.brokers, databaseUrl: db.url, label: `crash-${victim}` });
-    await mesh.start();
-    client = new PlainKafkaClient(kafka.brokers);
-    await client.collect([Topics.results]);
+    fixture = await startMeshFixture(`crash-${victim}`, [Topics.results]);
+    ({ db, mesh, client } = fixture);
   });
 
   afterAll(async () => {
-    await client?.close();
-    await mesh?.stop();
-    await kafka?.stop();
-    await db?.drop();
+    await fixture?.stop();
   });
 
   it('every intent reaches exactly one result, no tool runs twice, nothing is lost', async () => {

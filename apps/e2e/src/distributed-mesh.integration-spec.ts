@@ -1,40 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Topics } from '@govmesh/contracts';
-import {
-  createScratchDatabase,
-  DistributedMesh,
-  expectEventually,
-  intentCloudEvent,
-  PlainKafkaClient,
-  startTestKafka,
-  type ScratchDatabase,
-  type TestKafka,
-} from '@govmesh/testing';
+import { expectEventually, intentCloudEvent, startMeshFixture, type MeshFixture } from '@govmesh/testing';
 
 /**
  * The mesh as an operator runs it: seven processes, the Kafka-protocol test broker, real
  * Postgres. The producer here is a plain Kafka client that knows only the documented contract.
  */
 describe('distributed mesh: seven processes over Kafka and Postgres', () => {
-  let kafka: TestKafka;
-  let db: ScratchDatabase;
-  let mesh: DistributedMesh;
-  let client: PlainKafkaClient;
+  let fixture: MeshFixture;
+  let db: MeshFixture['db'];
+  let mesh: MeshFixture['mesh'];
+  let client: MeshFixture['client'];
 
   beforeAll(async () => {
-    kafka = await startTestKafka();
-    db = await createScratchDatabase('distributed');
-    mesh = new DistributedMesh({ brokers: kafka.brokers, databaseUrl: db.url, label: 'distributed' });
-    await mesh.start();
-    client = new PlainKafkaClient(kafka.brokers);
-    await client.collect([Topics.results, Topics.deadLetters]);
+    fixture = await startMeshFixture('distributed', [Topics.results, Topics.deadLetters]);
+    ({ db, mesh, client } = fixture);
   });
 
   afterAll(async () => {
-    await client?.close();
-    await mesh?.stop();
-    await kafka?.stop();
-    await db?.drop();
+    await fixture?.stop();
   });
 
   const resultFor = (runId: string) => client.messages(Topics.results).filter((m) => m.key === runId);

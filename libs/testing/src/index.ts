@@ -3,3 +3,4 @@ export * from './postgres';
 export * from './broker';
 export * from './mesh';
 export * from './kafka-client';
+export * from './fixture';

@@ -118,3 +118,4 @@ export class DistributedMesh {
     this.running.clear();
   }
 }
+
