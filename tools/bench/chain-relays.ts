@@ -1,12 +1,15 @@
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 
 /**
  * Child process of the benchmark: bare kafkajs relays, the baseline the mesh is compared with.
  * Each relay is its own consumer group on one topic and produces every message of a batch,
  * key and value unchanged, to the next topic. Consumer and producer settings mirror the mesh's
  * KafkaTransport (libs/messaging/src/kafka-transport.ts): eachBatch with 3 partitions
- * concurrently, maxWaitTimeInMs 100, acks -1, no idempotence, maxInFlightRequests 1, one
- * producer per process, offsets committed after the produce. No database, no decoding.
+ * concurrently, maxWaitTimeInMs 100, acks -1, no idempotence, maxInFlightRequests 1, offsets
+ * committed after the produce. No database, no decoding. Each relay owns its producer (a mesh
+ * service has one producer, but only its single outbox loop sends on it, one batch of every
+ * pending row at a time; relays sharing one producer with one request in flight would queue
+ * behind each other message by message).
  *
  * Config comes as JSON in BENCH_RELAY_CONFIG; the parent talks over the IPC channel:
  * we send {type:'ready'} once every consumer joined its group, and exit on {type:'stop'} or
@@ -36,8 +39,7 @@ async function main(): Promise<void> {
     retry: { initialRetryTime: 100, retries: 8 },
     logCreator: () => ({ namespace, log }) => process.stderr.write(`[relay ${config.name}] kafkajs ${namespace}: ${log.message}\n`),
   });
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, maxInFlightRequests: 1 });
-  await producer.connect();
+  const producers: Producer[] = [];
   const consumers: Consumer[] = [];
   let stopping = false;
   const stop = async (code: number) => {
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
     stopping = true;
     const hard = setTimeout(() => process.exit(code), 5000);
     await Promise.all(consumers.map((c) => c.disconnect().catch(() => undefined)));
-    await producer.disconnect().catch(() => undefined);
+    await Promise.all(producers.map((p) => p.disconnect().catch(() => undefined)));
     clearTimeout(hard);
     process.exit(code);
   };
@@ -56,6 +58,9 @@ async function main(): Promise<void> {
 
   const joins: Promise<void>[] = [];
   for (const hop of config.hops) {
+    const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, maxInFlightRequests: 1 });
+    producers.push(producer);
+    await producer.connect();
     const consumer = kafka.consumer({
       groupId: hop.groupId,
       sessionTimeout: config.sessionTimeoutMs,

@@ -94,8 +94,11 @@ export class Collector {
     await Promise.race([joined, sleep(timeoutMs).then(() => Promise.reject(new Error(`collector on ${this.topic} did not join its group within ${timeoutMs} ms`)))]);
   }
 
-  /** Waits until every key arrived or the time is up; returns how many arrived. */
-  async waitFor(keys: readonly string[], timeoutMs: number, onProgress?: (done: number) => void): Promise<number> {
+  /**
+   * Waits until every key arrived or the time is up; returns how many arrived. `abort` is polled:
+   * when it returns a reason, the wait throws with it (a dead app should not be waited out).
+   */
+  async waitFor(keys: readonly string[], timeoutMs: number, onProgress?: (done: number) => void, abort?: () => string | undefined): Promise<number> {
     const deadline = now() + timeoutMs;
     let done = 0;
     let lastReport = now();
@@ -103,6 +106,8 @@ export class Collector {
       while (done < keys.length && this.received.has(keys[done])) done++;
       if (done === keys.length) return done;
       if (now() > deadline) return keys.filter((k) => this.received.has(k)).length;
+      const reason = abort?.();
+      if (reason) throw new Error(reason);
       if (onProgress && now() - lastReport > 5000) {
         lastReport = now();
         onProgress(keys.filter((k) => this.received.has(k)).length);
@@ -164,7 +169,15 @@ export interface PhaseResult {
  */
 export async function runPhase(
   spec: PhaseSpec,
-  io: { publisher: Publisher; collector: Collector; topic: string; message: (id: string) => OutMessage; expectOutcome?: string; log: (line: string) => void },
+  io: {
+    publisher: Publisher;
+    collector: Collector;
+    topic: string;
+    message: (id: string) => OutMessage;
+    expectOutcome?: string;
+    log: (line: string) => void;
+    abort?: () => string | undefined;
+  },
 ): Promise<PhaseResult> {
   const { count } = spec;
   const ids = Array.from({ length: count }, (_, i) => `${spec.prefix}-${i}`);
@@ -202,7 +215,7 @@ export async function runPhase(
     await Promise.all(sends);
   }
   const publishEnd = now();
-  const done = await io.collector.waitFor(ids, spec.drainTimeoutMs, (n) => io.log(`    ... ${spec.phase}: ${n}/${count} results`));
+  const done = await io.collector.waitFor(ids, spec.drainTimeoutMs, (n) => io.log(`    ... ${spec.phase}: ${n}/${count} results`), io.abort);
   const latencies: number[] = [];
   const unexpected = new Map<string, number>();
   let lastResult = 0;

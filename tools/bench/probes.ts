@@ -257,7 +257,9 @@ export interface ServiceFigures {
   heapMb: number;
 }
 
-export function serviceFigures(before: Sample[], after: Sample[]): ServiceFigures {
+/** Undefined when the app did not answer /metrics at one of the two ends. */
+export function serviceFigures(before: Sample[], after: Sample[]): ServiceFigures | undefined {
+  if (before.length === 0 || after.length === 0) return undefined;
   const d = (name: string) => sum(after, name) - sum(before, name);
   const batches = d('govmesh_consume_batch_size_count');
   const handlerCount = d('govmesh_handler_duration_seconds_count');
@@ -350,4 +352,52 @@ export class PgActivitySampler {
     await this.client?.end().catch(() => undefined);
     this.client = undefined;
   }
+}
+
+// ---------------------------------------------------------------- Postgres work counters
+
+export interface PgWork {
+  /** Per schema: [scans, inserted, updated, deleted] rows/ops. */
+  schemas: Map<string, [number, number, number, number]>;
+  commits: number;
+  walBytes?: number;
+  walSyncs?: number;
+}
+
+type Query = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+
+/** Cumulative counters of one database (table stats reach the views within ~1 s of a commit). */
+export async function pgWork(query: Query, database: string): Promise<PgWork> {
+  const rows = await query<{ schema: string; scans: string; ins: string; upd: string; del: string }>(
+    `SELECT schemaname AS schema, sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)) AS scans,
+            sum(n_tup_ins) AS ins, sum(n_tup_upd) AS upd, sum(n_tup_del) AS del
+       FROM pg_stat_user_tables GROUP BY schemaname`,
+  );
+  const [db] = await query<{ commits: string }>('SELECT xact_commit AS commits FROM pg_stat_database WHERE datname = $1', [database]);
+  let wal: { bytes: string; syncs: string } | undefined;
+  try {
+    [wal] = await query<{ bytes: string; syncs: string }>('SELECT wal_bytes AS bytes, wal_sync AS syncs FROM pg_stat_wal');
+  } catch {
+    wal = undefined; // PostgreSQL < 14
+  }
+  return {
+    schemas: new Map(rows.map((r) => [r.schema, [Number(r.scans), Number(r.ins), Number(r.upd), Number(r.del)]])),
+    commits: Number(db?.commits ?? 0),
+    walBytes: wal ? Number(wal.bytes) : undefined,
+    walSyncs: wal ? Number(wal.syncs) : undefined,
+  };
+}
+
+export function pgWorkDelta(before: PgWork, after: PgWork): PgWork {
+  const schemas = new Map<string, [number, number, number, number]>();
+  for (const [schema, a] of after.schemas) {
+    const b = before.schemas.get(schema) ?? [0, 0, 0, 0];
+    schemas.set(schema, [a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]]);
+  }
+  return {
+    schemas,
+    commits: after.commits - before.commits,
+    walBytes: after.walBytes !== undefined && before.walBytes !== undefined ? after.walBytes - before.walBytes : undefined,
+    walSyncs: after.walSyncs !== undefined && before.walSyncs !== undefined ? after.walSyncs - before.walSyncs : undefined,
+  };
 }

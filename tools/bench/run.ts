@@ -3,27 +3,31 @@
  * of hops, measured in one run on one machine. See tools/bench/README.md.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { TOPIC_REGISTRY, Topics } from '@govmesh/contracts';
-import { adminDatabaseUrl, createScratchDatabase, DistributedMesh, intentCloudEvent, MESH_APPS, type ScratchDatabase } from '@govmesh/testing';
+import { adminDatabaseUrl, createScratchDatabase, DistributedMesh, intentCloudEvent, MESH_APPS, type MeshApp, type ScratchDatabase } from '@govmesh/testing';
 import { startTestBroker, type TestBroker } from '../kafka-test-broker';
 import type { RelayConfig } from './chain-relays';
-import { Collector, Publisher, runPhase, toEpochMs, type PhaseResult, type PhaseSpec } from './load';
+import { Collector, now, Publisher, runPhase, toEpochMs, type PhaseResult, type PhaseSpec } from './load';
 import {
   cpuDelta,
   cpuSnapshot,
   findAppPids,
   PgActivitySampler,
+  pgWork,
+  pgWorkDelta,
   scrapeAll,
   serviceFigures,
   type CpuGroup,
   type CpuSnapshot,
   type MetricsSnapshot,
+  type PgWork,
   type ServiceFigures,
 } from './probes';
+import { ProfileControl, summarizeProfile, type ProfileSummary } from './profile';
 import { fmt, ms, pct, sleep, summarize, table } from './stats';
 
 const ROOT = resolve(__dirname, '../..');
@@ -53,11 +57,13 @@ const CONFIG = {
   /** An absolute rate both systems should sustain, to compare latency without queueing; 0 = off. */
   lightRate: process.env['BENCH_LIGHT_RATE'] === '0' ? 0 : envInt('BENCH_LIGHT_RATE', 10),
   chainProcs: process.env['BENCH_CHAIN_PROCS'] ?? 'services',
-  /** `mesh`: skip the chain and take its max rate from BENCH_CHAIN_MAX (for tuning runs). */
+  /** `mesh`: skip the chain and take its max rate from BENCH_CHAIN_MAX; `chain`: skip the mesh (for tuning runs). */
   only: process.env['BENCH_ONLY'] ?? '',
   chainMax: process.env['BENCH_CHAIN_MAX'] ? envInt('BENCH_CHAIN_MAX', 1) : undefined,
   skipTelemetry: process.env['BENCH_SKIP_TELEMETRY'] === '1',
   pgSynchronousCommit: process.env['BENCH_PG_SYNCHRONOUS_COMMIT'],
+  /** CPU-profile every app during the full-speed phase (adds overhead: not for comparing figures). */
+  profile: process.env['BENCH_PROFILE'] === '1',
   skipBuild: process.env['BENCH_SKIP_BUILD'] === '1',
   meshEnv: Object.fromEntries(
     Object.entries(process.env)
@@ -66,7 +72,7 @@ const CONFIG = {
   ),
 };
 if (!CONFIG.rateFractions.includes(0.25)) CONFIG.rateFractions.unshift(0.25);
-if (CONFIG.only && CONFIG.only !== 'mesh') throw new Error('BENCH_ONLY accepts only "mesh"');
+if (CONFIG.only && CONFIG.only !== 'mesh' && CONFIG.only !== 'chain') throw new Error('BENCH_ONLY accepts "mesh" or "chain"');
 if (CONFIG.only === 'mesh' && !CONFIG.chainMax) throw new Error('BENCH_ONLY=mesh needs BENCH_CHAIN_MAX=<msg/s> (the chain max of an earlier run)');
 
 const PARTITIONS = 6;
@@ -161,6 +167,9 @@ interface MeshDiagnostics {
   pgTop: Array<{ app: string; what: string; avg: number }>;
   pgBusyByApp: Array<{ app: string; avg: number }>;
   auditCatchUpSeconds?: number;
+  /** Postgres work of the phase, telemetry's catch-up included. */
+  pgWork?: PgWork;
+  runs: number;
   hopGaps?: Array<{ event: string; by: string; p50: number; p99: number }>;
 }
 
@@ -181,7 +190,9 @@ const state: {
   rates: Map<string, number>;
   notes: string[];
   logDir?: string;
-} = { machine: [], chain: new Map(), mesh: new Map(), chainDiag: new Map(), meshDiag: new Map(), rates: new Map(), notes: [] };
+  profiles: ProfileSummary[];
+  profileDir?: string;
+} = { machine: [], chain: new Map(), mesh: new Map(), chainDiag: new Map(), meshDiag: new Map(), rates: new Map(), notes: [], profiles: [] };
 
 const phaseKeys = () => ['full', ...CONFIG.rateFractions.map((f) => `r${f}`), ...(CONFIG.lightRate ? ['light'] : [])];
 const phaseLabel = (key: string) => (key === 'full' ? 'full speed' : key === 'light' ? 'light load' : `${Math.round(Number(key.slice(1)) * 100)}% of chain max`);
@@ -410,6 +421,44 @@ async function hopGaps(db: ScratchDatabase, result: PhaseResult, collector: Coll
   return rowsOut.map((r) => ({ event: r.event, by: r.by, p50: r.p50, p99: r.p99 }));
 }
 
+/**
+ * Checks every app's /health (and that its process is alive) every 5 s. After 4 failures in a
+ * row, or an exit, `failure` explains which app and shows the end of its log, so the phase stops
+ * instead of waiting out its drain timeout behind a dead or hung service.
+ */
+function watchApps(apps: readonly string[], pids: Map<string, number>, url: (app: MeshApp) => string, logDir: string): { readonly failure?: string; stop(): void } {
+  const misses = new Map<string, number>();
+  const state: { failure?: string; stop(): void } = { stop: () => clearInterval(timer) };
+  const tailOf = (app: string) => {
+    try {
+      const text = readFileSync(join(logDir, `${app}.log`), 'utf8').replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
+      return text.trim().split('\n').slice(-15).map((l) => `      | ${l}`).join('\n');
+    } catch {
+      return '      | (no log)';
+    }
+  };
+  const timer = setInterval(() => {
+    for (const app of apps) {
+      const pid = pids.get(app);
+      if (pid && !existsSync(`/proc/${pid}`) && process.platform === 'linux') {
+        state.failure ??= `mesh app ${app} (pid ${pid}) exited; end of ${join(logDir, `${app}.log`)}:\n${tailOf(app)}`;
+        continue;
+      }
+      fetch(`${url(app as MeshApp)}/health`, { signal: AbortSignal.timeout(5000) })
+        .then((res) => {
+          if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+          misses.set(app, 0);
+        })
+        .catch(() => {
+          const n = (misses.get(app) ?? 0) + 1;
+          misses.set(app, n);
+          if (n >= 4) state.failure ??= `mesh app ${app} has not answered /health for ${n * 5} s (hung or overloaded); end of ${join(logDir, `${app}.log`)}:\n${tailOf(app)}`;
+        });
+    }
+  }, 5000);
+  return state;
+}
+
 async function runMesh(chainMax: number): Promise<void> {
   log('mesh: starting a mock broker with the registry topics and a scratch database');
   const broker = await startTestBroker({ topics: TOPIC_REGISTRY.map((t) => ({ name: t.name, partitions: t.partitions })) });
@@ -428,10 +477,16 @@ async function runMesh(chainMax: number): Promise<void> {
   if (CONFIG.skipTelemetry) state.notes.push('telemetry was NOT started (BENCH_SKIP_TELEMETRY=1): no audit chain, no per-step breakdown');
 
   const label = `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  const mesh = new DistributedMesh({ brokers: broker.bootstrap, databaseUrl: db.url, label, env: CONFIG.meshEnv });
+  const profiler = CONFIG.profile ? new ProfileControl(join(ROOT, 'tmp/bench-profiles', label)) : undefined;
+  if (profiler) {
+    state.profileDir = profiler.dir;
+    state.notes.push(`apps were CPU-profiled during the full-speed phase (BENCH_PROFILE=1): profiling slows them, compare figures only between profiled runs`);
+  }
+  const meshEnv = { ...CONFIG.meshEnv, ...(profiler ? profiler.env(CONFIG.meshEnv['NODE_OPTIONS']) : {}) };
+  const mesh = new DistributedMesh({ brokers: broker.bootstrap, databaseUrl: db.url, label, env: meshEnv });
   state.logDir = mesh.logDir;
   onCleanup('mesh processes', () => mesh.stop());
-  if (Object.keys(CONFIG.meshEnv).length > 0) log(`mesh: extra env ${JSON.stringify(CONFIG.meshEnv)}`);
+  if (Object.keys(meshEnv).length > 0) log(`mesh: extra env ${JSON.stringify(meshEnv)}`);
   log(`mesh: starting ${apps.length} app processes (logs in ${mesh.logDir})`);
   const startPromise = mesh.start(apps);
   // Track pids while they start so even a failed start leaves nothing behind.
@@ -458,7 +513,9 @@ async function runMesh(chainMax: number): Promise<void> {
   await sampler.start();
 
   const message = (id: string) => ({ key: id, value: intentCloudEvent({ intentId: id, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
-  const io = { publisher, collector, topic: Topics.intents, message, expectOutcome: 'verified', log };
+  const watchdog = watchApps(apps, pids, (app) => mesh.url(app), mesh.logDir);
+  onCleanup('health watchdog', async () => watchdog.stop());
+  const io = { publisher, collector, topic: Topics.intents, message, expectOutcome: 'verified', log, abort: () => watchdog.failure };
   const urls = new Map(apps.map((app) => [app, mesh.url(app)] as [string, string]));
   const cpuGroups: CpuGroup[] = [
     ...apps.filter((a) => pids.has(a)).map((a) => ({ name: a, pids: [pids.get(a)!] })),
@@ -481,9 +538,17 @@ async function runMesh(chainMax: number): Promise<void> {
     log(`mesh: ${spec.phase}${rate ? ` at ${fmt(rate)} msg/s` : ''}, ${spec.count} intents (drain timeout ${Math.round(spec.drainTimeoutMs / 1000)} s)`);
     const metricsBefore: MetricsSnapshot = await scrapeAll(urls);
     const cpuBefore: CpuSnapshot = cpuSnapshot(cpuGroups);
+    const workBefore = await pgWork(db.query, db.name).catch(() => undefined);
     sampler.reset();
+    const profiling = profiler && key === 'full';
+    if (profiling) await profiler.start();
     const result = await runPhase(spec, io);
     const cpuAfter = cpuSnapshot(cpuGroups);
+    if (profiling) {
+      const written = await profiler.stop(apps);
+      state.profiles = written.map((a) => summarizeProfile(profiler.dir, a)).filter((p): p is ProfileSummary => Boolean(p));
+      log(`mesh: CPU profiles of ${written.length}/${apps.length} apps in ${profiler.dir}`);
+    }
     const metricsAfter = await scrapeAll(urls);
     const pgTop = sampler.top(12);
     const pgBusyByApp = [...sampler.busyByApp].map(([app, c]) => ({ app, avg: sampler.samples ? c / sampler.samples : 0 })).sort((a, b) => b.avg - a.avg);
@@ -496,7 +561,11 @@ async function runMesh(chainMax: number): Promise<void> {
     }
     const delta = cpuDelta(cpuBefore, cpuAfter);
     const services = new Map<string, ServiceFigures>();
-    for (const app of apps) services.set(app, serviceFigures(metricsBefore.get(app) ?? [], metricsAfter.get(app) ?? []));
+    for (const app of apps) {
+      const figures = serviceFigures(metricsBefore.get(app) ?? [], metricsAfter.get(app) ?? []);
+      if (figures) services.set(app, figures);
+      else state.notes.push(`${app} did not answer /metrics around the ${phaseLabel(key)} phase: no figures for it there`);
+    }
     const diag: MeshDiagnostics = {
       phaseKey: key,
       wallSeconds: delta.wallSeconds,
@@ -506,6 +575,7 @@ async function runMesh(chainMax: number): Promise<void> {
       services,
       pgTop,
       pgBusyByApp,
+      runs: result.done,
     };
     state.meshDiag.set(key, diag);
     if (!CONFIG.skipTelemetry) {
@@ -513,6 +583,12 @@ async function runMesh(chainMax: number): Promise<void> {
       diag.auditCatchUpSeconds = await waitForAudit(db, result.ids, result.done * FLOW.length, boundedTimeout(120000, 60000));
       log(`mesh: telemetry ${diag.auditCatchUpSeconds === undefined ? 'did NOT catch up in time' : `caught up ${diag.auditCatchUpSeconds.toFixed(1)} s after the last result`}`);
       diag.hopGaps = await hopGaps(db, result, collector).catch(() => undefined);
+    }
+    if (key === 'full' || key === 'light') {
+      // PostgreSQL 15 backends publish table statistics up to 10 s after they go idle.
+      await sleep(Math.max(0, 11000 - (now() - result.lastResult)));
+      const workAfter = await pgWork(db.query, db.name).catch(() => undefined);
+      if (workBefore && workAfter) diag.pgWork = pgWorkDelta(workBefore, workAfter);
     }
     await sleep(500);
   }
@@ -542,11 +618,15 @@ function report(partial: string | undefined): void {
     const m = state.mesh.get(key);
     if (!c && !m) continue;
     const rate = key === 'full' ? 'max' : fmt(state.rates.get(key));
-    const cell = (r: PhaseResult | undefined) => (r ? [`${r.done}/${r.count}`, fmt(r.throughput), ms(r.p50), ms(r.p99), ms(r.max)] : ['-', '-', '-', '-', '-']);
+    const behind = (r: PhaseResult) => (r.rate && r.latencyGrowth > 1.5 ? '*' : '');
+    const cell = (r: PhaseResult | undefined) => (r ? [`${r.done}/${r.count}`, `${fmt(r.throughput)}${behind(r)}`, ms(r.p50), ms(r.p99), ms(r.max)] : ['-', '-', '-', '-', '-']);
     rows.push([phaseLabel(key), rate, ...cell(c), ...cell(m), c && m ? pct(m.throughput / c.throughput) : '-', c && m ? `${fmt(m.p99 / c.p99, 2)}x` : '-']);
   }
   out('Results (ms; msg/s)');
   out(table(['phase', 'rate/s', 'chain n', 'thr', 'p50', 'p99', 'max', 'mesh n', 'thr', 'p50', 'p99', 'max', 'mesh/chain thr', 'p99 ratio'], rows));
+  if ([...state.chain.values(), ...state.mesh.values()].some((r) => r.rate && r.latencyGrowth > 1.5)) {
+    out('  * did not keep up with the offered rate: latency grew during the phase (p50 of the last tenth > 1.5x the first), so p50/p99 there measure a queue');
+  }
   out();
 
   const cFull = state.chain.get('full');
@@ -583,7 +663,8 @@ function report(partial: string | undefined): void {
     const d = state.meshDiag.get(key);
     if (!d) continue;
     out();
-    out(`Mesh breakdown, ${phaseLabel(key)}${state.rates.get(key) ? ` (${fmt(state.rates.get(key))} msg/s)` : ''}: ${d.wallSeconds.toFixed(1)} s wall, machine CPU busy ${pct(d.machineBusy)} of ${os.cpus().length} cores` + (d.auditCatchUpSeconds !== undefined ? `, telemetry finished ${d.auditCatchUpSeconds.toFixed(1)} s after the last result` : ', telemetry did not catch up'));
+    const audit = CONFIG.skipTelemetry ? ', telemetry not running' : d.auditCatchUpSeconds !== undefined ? `, telemetry finished ${d.auditCatchUpSeconds.toFixed(1)} s after the last result` : ', telemetry did not catch up';
+    out(`Mesh breakdown, ${phaseLabel(key)}${state.rates.get(key) ? ` (${fmt(state.rates.get(key))} msg/s)` : ''}: ${d.wallSeconds.toFixed(1)} s wall, machine CPU busy ${pct(d.machineBusy)} of ${os.cpus().length} cores${audit}`);
     const cpuRows = [...d.cpu].sort((a, b) => b.seconds - a.seconds);
     const other = otherCpu(d);
     if (other !== undefined) cpuRows.push({ name: '(everything else on the machine)', seconds: other });
@@ -612,9 +693,36 @@ function report(partial: string | undefined): void {
       out('  top backend states (avg backends per 200 ms sample):');
       for (const t of d.pgTop.slice(0, 8)) out(`    ${t.avg.toFixed(2).padStart(5)}  ${t.app.padEnd(14)} ${t.what}`);
     }
+    if (d.pgWork && d.runs > 0) {
+      const w = d.pgWork;
+      const per = (v: number) => fmt(v / d.runs, 1);
+      const order = ['orchestrator', 'policy', 'telemetry', 'tool_gateway', 'sandbox', 'verifier', 'model_router', 'context'];
+      const rank = (schema: string) => (order.includes(schema) ? order.indexOf(schema) : order.length);
+      const schemas = [...w.schemas].filter(([, v]) => v.some((x) => x > 0)).sort((a, b) => rank(a[0]) - rank(b[0]));
+      out(
+        `  Postgres work per run (telemetry's catch-up included): ${per(w.commits)} commits` +
+          (w.walBytes !== undefined ? `, ${fmt(w.walBytes / d.runs / 1024, 1)} KiB WAL` : '') +
+          (w.walSyncs !== undefined ? `, ${per(w.walSyncs)} WAL fsyncs` : '') +
+          '; per schema (table scans / rows inserted / updated / deleted):',
+      );
+      out(`    ${schemas.map(([schema, v]) => `${schema} ${per(v[0])}/${per(v[1])}/${per(v[2])}/${per(v[3])}`).join(', ')}`);
+    }
     if (d.hopGaps) {
       out('  time between consecutive events of one run (event time as set by its emitter; includes the previous outbox publish, broker, fetch, queueing):');
       out(table(['event', 'emitted by', 'p50 ms', 'p99 ms'], d.hopGaps.map((g) => [g.event, g.by, ms(g.p50), ms(g.p99)]), '    '));
+    }
+  }
+
+  if (state.profiles.length > 0) {
+    out();
+    out(`CPU profiles, full speed (self time; files in ${state.profileDir}, open in Chrome DevTools)`);
+    const profiles = [...state.profiles].sort((a, b) => b.busyMs - a.busyMs);
+    for (const p of profiles) {
+      out(`  ${p.app.padEnd(13)} ${(p.busyMs / 1000).toFixed(1).padStart(5)} s busy: ${p.byCategory.slice(0, 6).map((c) => `${c.name} ${pct(c.ms / p.busyMs)}`).join(', ')}`);
+    }
+    for (const p of profiles.slice(0, 3)) {
+      out(`  top functions, ${p.app}:`);
+      out(table(['self', 'function', 'where', 'category'], p.topFunctions.map((f) => [pct(f.ms / p.busyMs, 1), f.name, f.where, f.category]), '    '));
     }
   }
 
@@ -649,7 +757,21 @@ function summarizeFindings(): string[] {
     const total = d.cpu.reduce((s, c) => s + c.seconds, 0);
     const pg = d.cpu.find((c) => c.name.startsWith('postgres'));
     if (apps[0]) f.push(`full speed: the busiest service is ${apps[0].name} (${apps[0].seconds.toFixed(1)} CPU s, ${pct(apps[0].seconds / total)} of all CPU used by the mesh, Postgres and the broker); next ${apps.slice(1, 3).map((a) => `${a.name} ${a.seconds.toFixed(1)} s`).join(', ')}`);
-    if (pg) f.push(`Postgres used ${pg.seconds.toFixed(1)} CPU s (${pct(pg.seconds / total)}); the seven apps together ${apps.reduce((s, a) => s + a.seconds, 0).toFixed(1)} s`);
+    if (pg) f.push(`Postgres used ${pg.seconds.toFixed(1)} CPU s (${pct(pg.seconds / total)}); the apps together ${apps.reduce((s, a) => s + a.seconds, 0).toFixed(1)} s`);
+    const mFull = state.mesh.get('full');
+    const cDiag = state.chainDiag.get('full');
+    const cFull = state.chain.get('full');
+    if (mFull && mFull.done > 0) {
+      const meshCpu = d.cpu.filter((c) => !c.name.startsWith('bench')).reduce((s, c) => s + c.seconds, 0);
+      const perRun = (meshCpu / mFull.done) * 1000;
+      const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+      let text = `CPU per intent at full speed: mesh ${perRun.toFixed(1)} ms (apps + Postgres + broker), i.e. a ceiling of ~${fmt((cores * 1000) / perRun)} intents/s on ${cores} cores`;
+      if (cDiag && cFull && cFull.done > 0) {
+        const chainPer = (cDiag.cpu.filter((c) => !c.name.startsWith('bench')).reduce((s, c) => s + c.seconds, 0) / cFull.done) * 1000;
+        text += `; chain ${chainPer.toFixed(2)} ms per message (relays + broker): the mesh spends ${fmt(perRun / chainPer)}x more CPU per message`;
+      }
+      f.push(text);
+    }
     const other = otherCpu(d);
     if (d.machineBusy !== undefined) f.push(`machine CPU busy ${pct(d.machineBusy)} during the full-speed phase${d.machineBusy > 0.9 ? ': the mesh is CPU-bound on this machine' : ''}${other !== undefined ? ` (${other.toFixed(1)} CPU s of it outside the measured processes: kernel, other programs)` : ''}`);
     const lag = [...d.services].filter(([, s]) => Number.isFinite(s.outboxLagP99Ms)).sort((a, b) => b[1].outboxLagP99Ms - a[1].outboxLagP99Ms);
@@ -688,7 +810,8 @@ async function main(): Promise<void> {
     log(`BENCH_ONLY=mesh: no chain measurement; its max is taken as ${CONFIG.chainMax} msg/s (BENCH_CHAIN_MAX)`);
     state.notes.push(`chain not measured in this run (BENCH_ONLY=mesh); rates derived from BENCH_CHAIN_MAX=${CONFIG.chainMax}`);
   } else await runChain();
-  await runMesh(CONFIG.only === 'mesh' ? CONFIG.chainMax! : state.chain.get('full')!.throughput);
+  if (CONFIG.only === 'chain') state.notes.push('mesh not measured in this run (BENCH_ONLY=chain)');
+  else await runMesh(CONFIG.only === 'mesh' ? CONFIG.chainMax! : state.chain.get('full')!.throughput);
   clearTimeout(limit);
   finished = true;
   log('done; cleaning up');

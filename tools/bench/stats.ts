@@ -34,7 +34,7 @@ export function pct(value: number | undefined, digits = 0): string {
 /** Renders rows as a fixed-width table; numbers-looking cells are right-aligned. */
 export function table(header: string[], rows: string[][], indent = '  '): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const numeric = (s: string) => /^[-+]?[\d.,]+(%|x|×|s| ms)?$/.test(s) || s === '-';
+  const numeric = (s: string) => /^[-+]?[\d.,]+(%|x|×|s| ms|\*)?$/.test(s) || s === '-';
   const line = (cells: string[]) =>
     indent +
     cells
