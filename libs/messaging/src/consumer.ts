@@ -22,6 +22,11 @@ export interface HandlerContext {
   readonly manager: EntityManager;
   readonly message: IncomingMessage;
   emit<T extends EventType>(type: T, data: EventData<T>, options?: { subject?: string }): GovmeshEvent<T>;
+  /**
+   * Runs `work` once per batch transaction, after every handler of the batch and before commit
+   * (the first registration under a key wins): for effects that are cheaper written per batch.
+   */
+  beforeCommit(key: string, work: () => Promise<void>): void;
 }
 
 export type EventHandler<T extends EventType = EventType> = (event: GovmeshEvent<T>, ctx: HandlerContext) => Promise<void>;
@@ -187,12 +192,13 @@ export class EventConsumer {
     await dataSource.transaction(async (manager) => {
       const fresh = await this.claimInbox(manager, items);
       const outgoing: GovmeshEvent[] = [];
+      const beforeCommit = new Map<string, () => Promise<void>>();
       for (const item of items) {
         if (!fresh.delete(item.inboxId)) {
           metrics.inboxDuplicates.inc({ service, topic: item.message.topic });
           continue;
         }
-        const ctx = this.contextFor(manager, item, outgoing);
+        const ctx = this.contextFor(manager, item, outgoing, beforeCommit);
         const started = process.hrtime.bigint();
         const type = item.event?.type ?? item.message.topic;
         if (item.event) {
@@ -204,6 +210,7 @@ export class EventConsumer {
         metrics.handlerDuration.observe({ service, type }, Number(process.hrtime.bigint() - started) / 1e9);
         handled.push({ topic: item.message.topic, type });
       }
+      for (const work of beforeCommit.values()) await work();
       await appendToOutbox(manager, schema, outgoing);
       emitted = outgoing.length;
     });
@@ -225,12 +232,15 @@ export class EventConsumer {
     return new Set(inserted.map((r) => r.event_id));
   }
 
-  private contextFor(manager: EntityManager, item: Item, outgoing: GovmeshEvent[]): HandlerContext {
+  private contextFor(manager: EntityManager, item: Item, outgoing: GovmeshEvent[], beforeCommit: Map<string, () => Promise<void>>): HandlerContext {
     const { service } = this.options;
     const incoming = item.event;
     return {
       manager,
       message: item.message,
+      beforeCommit: (key, work) => {
+        if (!beforeCommit.has(key)) beforeCommit.set(key, work);
+      },
       emit: (type, data, options) => {
         const invalid = validateEventData(type, data);
         if (invalid) throw new PermanentHandlerError(`${service} tried to emit an invalid ${type}: ${invalid.message}`);

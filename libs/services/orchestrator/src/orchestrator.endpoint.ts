@@ -177,13 +177,13 @@ export class OrchestratorEndpoint extends ServiceEndpoint {
   private async moveTo(manager: EntityManager, run: RunRecord, stepId: string): Promise<void> {
     run.status = 'running';
     run.currentStep = stepId;
-    await manager.save(RunRecord, run);
+    await saveRun(manager, run);
   }
 
   private async awaitApproval(ctx: HandlerContext, run: RunRecord, stepId: string, effect: 'require_approval' | 'escalate', reasons: Reason[]): Promise<void> {
     run.status = 'awaiting_approval';
     run.reasons = reasons;
-    await ctx.manager.save(RunRecord, run);
+    await saveRun(ctx.manager, run);
     ctx.emit(EventTypes.ApprovalRequested, {
       runId: run.id,
       stepId,
@@ -200,7 +200,7 @@ export class OrchestratorEndpoint extends ServiceEndpoint {
     run.outcome = outcome;
     run.reasons = reasons;
     run.completedAt = completedAt;
-    await ctx.manager.save(RunRecord, run);
+    await saveRun(ctx.manager, run);
     await timeline(ctx.manager, run.id, run.currentStep, `run_${outcome}`, EventTypes.RunCompleted, null, { reasons });
     ctx.emit(EventTypes.RunCompleted, {
       runId: run.id,
@@ -220,6 +220,12 @@ export class OrchestratorEndpoint extends ServiceEndpoint {
 /** TypeORM's deep-partial insert type cannot express jsonb columns typed as Record<string, unknown>. */
 function asInsert<T>(row: Partial<T>): QueryDeepPartialEntity<T> {
   return row as unknown as QueryDeepPartialEntity<T>;
+}
+
+/** One UPDATE of the run's mutable state (TypeORM's save would read the row again first). */
+async function saveRun(manager: EntityManager, run: RunRecord): Promise<void> {
+  const { agentVersion, status, outcome, currentStep, proposal, reasons, result, completedAt } = run;
+  await manager.update(RunRecord, { id: run.id }, asInsert<RunRecord>({ agentVersion, status, outcome, currentStep, proposal, reasons, result, completedAt }));
 }
 
 async function insertRun(manager: EntityManager, run: RunRecord): Promise<void> {

@@ -4,15 +4,19 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { appendToChain, GENESIS_HASH, payloadDigest, verifyChain, type ChainVerdict } from '@govmesh/audit-chain';
 import { EVENT_CATALOG, Headers, Topics, type GovmeshEvent } from '@govmesh/contracts';
-import type { EventHandler, EventHandlers, IncomingMessage } from '@govmesh/messaging';
+import type { EventHandler, EventHandlers, HandlerContext, IncomingMessage } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, ServiceEndpoint, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { TELEMETRY_DATABASE, TELEMETRY_SERVICE } from './database';
 import { AuditChainHead, AuditRecord, DeadLetterRecord } from './entities';
 
+/** The chain head as read under lock in the current transaction, and the records appended since. */
 interface ChainState {
   seq: bigint;
   hash: string;
+  pending: Array<QueryDeepPartialEntity<AuditRecord>>;
 }
+
+type AuditInput = { eventId: string; type: string; runId: string | null; topic: string; occurredAt: Date; payload: Record<string, unknown> };
 
 /** Layer 7: records every event in a tamper-evident chain, and every dead letter for operators. */
 @Injectable()
@@ -29,13 +33,13 @@ export class TelemetryEndpoint extends ServiceEndpoint {
   }
 
   protected handlers(): EventHandlers {
-    const record: EventHandler = (event, ctx) => this.append(ctx.manager, event, ctx.message.topic);
+    const record: EventHandler = (event, ctx) => this.append(ctx, event);
     return Object.fromEntries(Object.keys(EVENT_CATALOG).map((type) => [type, record])) as EventHandlers;
   }
 
   protected override rawHandlers() {
     return {
-      [Topics.deadLetters]: async (message: IncomingMessage, ctx: { manager: EntityManager }) => {
+      [Topics.deadLetters]: async (message: IncomingMessage, ctx: HandlerContext) => {
         const h = message.headers;
         const value = message.value ?? Buffer.alloc(0);
         const text = value.toString('utf8');
@@ -56,7 +60,7 @@ export class TelemetryEndpoint extends ServiceEndpoint {
           failedAt: h[Headers.dlqFailedAt] ? new Date(h[Headers.dlqFailedAt]) : null,
         } as const;
         await ctx.manager.insert(DeadLetterRecord, row as unknown as QueryDeepPartialEntity<DeadLetterRecord>);
-        await this.appendEntry(ctx.manager, {
+        await this.appendEntry(ctx, {
           eventId: `dlq:${id}`,
           type: 'govmesh.deadletter.recorded',
           runId: message.key,
@@ -68,28 +72,36 @@ export class TelemetryEndpoint extends ServiceEndpoint {
     };
   }
 
-  private append(manager: EntityManager, event: GovmeshEvent, topic: string): Promise<void> {
-    return this.appendEntry(manager, {
+  private append(ctx: HandlerContext, event: GovmeshEvent): Promise<void> {
+    return this.appendEntry(ctx, {
       eventId: event.id,
       type: event.type,
       runId: event.correlationid ?? event.subject ?? null,
-      topic,
+      topic: ctx.message.topic,
       occurredAt: new Date(event.time),
       payload: event as unknown as Record<string, unknown>,
     });
   }
 
-  private async appendEntry(manager: EntityManager, e: { eventId: string; type: string; runId: string | null; topic: string; occurredAt: Date; payload: Record<string, unknown> }): Promise<void> {
-    let head = this.heads.get(manager);
-    if (!head) {
+  /**
+   * Chains the entry onto the head held under lock for this transaction. The records and the new
+   * head are written once per batch, just before commit: one INSERT and one UPDATE per batch
+   * instead of per event.
+   */
+  private async appendEntry(ctx: HandlerContext, e: AuditInput): Promise<void> {
+    const { manager } = ctx;
+    let state = this.heads.get(manager);
+    if (!state) {
       const row = await manager.findOneOrFail(AuditChainHead, { where: { id: 1 }, lock: { mode: 'pessimistic_write' } });
-      head = { seq: BigInt(row.seq), hash: row.hash.trim() };
-      this.heads.set(manager, head);
+      const created: ChainState = { seq: BigInt(row.seq), hash: row.hash.trim(), pending: [] };
+      state = created;
+      this.heads.set(manager, created);
+      ctx.beforeCommit('audit-chain', () => this.flush(manager, created));
     }
     const digest = payloadDigest(e.payload);
-    const seq = head.seq + 1n;
-    const chained = appendToChain(head.hash, { seq: Number(seq), eventId: e.eventId, type: e.type, runId: e.runId, topic: e.topic, occurredAt: e.occurredAt.toISOString(), payloadDigest: digest });
-    await manager.insert(AuditRecord, {
+    const seq = state.seq + 1n;
+    const chained = appendToChain(state.hash, { seq: Number(seq), eventId: e.eventId, type: e.type, runId: e.runId, topic: e.topic, occurredAt: e.occurredAt.toISOString(), payloadDigest: digest });
+    state.pending.push({
       seq: seq.toString(),
       eventId: e.eventId,
       type: e.type,
@@ -101,10 +113,15 @@ export class TelemetryEndpoint extends ServiceEndpoint {
       prevHash: chained.prevHash,
       hash: chained.hash,
     } as unknown as QueryDeepPartialEntity<AuditRecord>);
-    await manager.update(AuditChainHead, { id: 1 }, { seq: seq.toString(), hash: chained.hash });
-    head.seq = seq;
-    head.hash = chained.hash;
-    this.deps.metrics.auditRecords.inc({ service: this.service });
+    state.seq = seq;
+    state.hash = chained.hash;
+  }
+
+  private async flush(manager: EntityManager, state: ChainState): Promise<void> {
+    if (state.pending.length === 0) return;
+    await manager.insert(AuditRecord, state.pending);
+    await manager.update(AuditChainHead, { id: 1 }, { seq: state.seq.toString(), hash: state.hash });
+    this.deps.metrics.auditRecords.inc({ service: this.service }, state.pending.length);
   }
 
   /** Recomputes the whole chain from the stored records. */
