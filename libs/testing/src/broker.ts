@@ -11,10 +11,11 @@ export interface TestKafka {
 
 /**
  * A Kafka-protocol broker for one test file: librdkafka's mock cluster with every registry topic
- * created, or the Kafka named by TEST_KAFKA_BROKERS (for example the one in docker-compose).
+ * created, or the Kafka named by TEST_KAFKA_BROKERS or KAFKA_BROKERS (for example the one in
+ * docker-compose, where the apps create the topics themselves).
  */
 export async function startTestKafka(): Promise<TestKafka> {
-  const external = process.env['TEST_KAFKA_BROKERS'];
+  const external = process.env['TEST_KAFKA_BROKERS'] ?? process.env['KAFKA_BROKERS'];
   if (external) return { brokers: external, stop: async () => undefined };
   const broker = await startTestBroker({ brokers: 1, topics: TOPIC_REGISTRY.map((t) => ({ name: t.name, partitions: t.partitions })) });
   return { brokers: broker.bootstrap, broker, stop: () => broker.stop() };

@@ -20,7 +20,7 @@ export default async function globalSetup(): Promise<void> {
   } finally {
     await client.end().catch(() => undefined);
   }
-  if (!process.env['TEST_KAFKA_BROKERS']) ensureBuilt();
+  if (!process.env['TEST_KAFKA_BROKERS'] && !process.env['KAFKA_BROKERS']) ensureBuilt();
   if (process.env['GOVMESH_TEST_SKIP_BUILD'] !== '1') {
     execFileSync(process.execPath, [resolve(root, 'node_modules/nx/dist/bin/nx.js'), 'run-many', '-t', 'build', '--projects=tag:type:app', '--output-style=static'], {
       cwd: root,

@@ -1,8 +1,11 @@
 import { Client } from 'pg';
 
-/** The Postgres tests use: TEST_DATABASE_ADMIN_URL, else 127.0.0.1:5432 as postgres (trust auth). */
+/**
+ * The Postgres server tests create their scratch databases on: TEST_DATABASE_ADMIN_URL, else
+ * DATABASE_URL, else 127.0.0.1:5432 as postgres (trust auth). Every test file gets a fresh database.
+ */
 export function adminDatabaseUrl(): string {
-  return process.env['TEST_DATABASE_ADMIN_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  return process.env['TEST_DATABASE_ADMIN_URL'] ?? process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 }
 
 export interface ScratchDatabase {
