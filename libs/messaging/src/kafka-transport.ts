@@ -44,8 +44,8 @@ export class KafkaTransport implements Transport {
       brokers: options.brokers,
       logLevel: kafkaLogLevel(),
       retry: { initialRetryTime: 100, retries: 8 },
-      logCreator: () => ({ level, log: entry }) => {
-        const text = `kafkajs ${entry.namespace}: ${entry.message}`;
+      logCreator: () => ({ namespace, level, log: entry }) => {
+        const text = `kafkajs ${namespace}: ${entry.message}`;
         if (level === logLevel.ERROR) log.error(text);
         else if (level === logLevel.WARN) log.warn(text);
         else log.log(text);
