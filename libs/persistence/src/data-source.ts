@@ -1,4 +1,5 @@
 import { DataSource, type DataSourceOptions, type EntitySchema, type MixedList } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { PGliteConnectionQueue, pglitePoolDriver } from './pglite-pool';
 
 export type DatabaseTarget = { kind: 'postgres'; url: string; poolSize?: number } | { kind: 'pglite'; queue: PGliteConnectionQueue };
@@ -77,4 +78,12 @@ export async function createServiceDataSource(options: ServiceDatabaseOptions): 
 export async function schemaDrift(dataSource: DataSource): Promise<{ up: string[]; down: string[] }> {
   const sql = await dataSource.driver.createSchemaBuilder().log();
   return { up: sql.upQueries.map((q) => q.query), down: sql.downQueries.map((q) => q.query).reverse() };
+}
+
+/**
+ * TypeORM's deep-partial insert type cannot express jsonb columns typed as
+ * Record<string, unknown>; rows are checked against the entity type here and handed over as is.
+ */
+export function insertable<T>(row: Partial<T>): QueryDeepPartialEntity<T> {
+  return row as unknown as QueryDeepPartialEntity<T>;
 }

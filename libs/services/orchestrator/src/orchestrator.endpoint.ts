@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { EventTypes, type IntentSubmittedV1, type Reason, type RunOutcome } from '@govmesh/contracts';
 import type { EventHandlers, HandlerContext } from '@govmesh/messaging';
+import { insertable } from '@govmesh/persistence';
 import { ENDPOINT_DEPS, ServiceEndpoint, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { DEFAULT_WORKFLOW, riskOfTask, stepOfKind } from '@govmesh/workflow';
 import { ORCHESTRATOR_DATABASE, ORCHESTRATOR_SERVICE } from './database';
@@ -217,19 +217,14 @@ export class OrchestratorEndpoint extends ServiceEndpoint {
   }
 }
 
-/** TypeORM's deep-partial insert type cannot express jsonb columns typed as Record<string, unknown>. */
-function asInsert<T>(row: Partial<T>): QueryDeepPartialEntity<T> {
-  return row as unknown as QueryDeepPartialEntity<T>;
-}
-
 /** One UPDATE of the run's mutable state (TypeORM's save would read the row again first). */
 async function saveRun(manager: EntityManager, run: RunRecord): Promise<void> {
   const { agentVersion, status, outcome, currentStep, proposal, reasons, result, completedAt } = run;
-  await manager.update(RunRecord, { id: run.id }, asInsert<RunRecord>({ agentVersion, status, outcome, currentStep, proposal, reasons, result, completedAt }));
+  await manager.update(RunRecord, { id: run.id }, insertable<RunRecord>({ agentVersion, status, outcome, currentStep, proposal, reasons, result, completedAt }));
 }
 
 async function insertRun(manager: EntityManager, run: RunRecord): Promise<void> {
-  await manager.insert(RunRecord, asInsert<RunRecord>(run));
+  await manager.insert(RunRecord, insertable<RunRecord>(run));
 }
 
 function newRun(intent: IntentSubmittedV1, source: 'http' | 'kafka'): RunRecord {
@@ -254,5 +249,5 @@ function newRun(intent: IntentSubmittedV1, source: 'http' | 'kafka'): RunRecord 
 }
 
 async function timeline(manager: EntityManager, runId: string, stepId: string | null, kind: string, eventType: string | null, eventId: string | null, detail: Record<string, unknown>): Promise<void> {
-  await manager.insert(RunTimelineEntry, asInsert<RunTimelineEntry>({ runId, stepId, kind, eventType, eventId, detail }));
+  await manager.insert(RunTimelineEntry, insertable<RunTimelineEntry>({ runId, stepId, kind, eventType, eventId, detail }));
 }

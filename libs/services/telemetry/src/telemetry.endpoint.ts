@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { appendToChain, GENESIS_HASH, payloadDigest, verifyChain, type ChainVerdict } from '@govmesh/audit-chain';
 import { EVENT_CATALOG, Headers, Topics, type GovmeshEvent } from '@govmesh/contracts';
 import type { EventHandler, EventHandlers, HandlerContext, IncomingMessage } from '@govmesh/messaging';
+import { insertable } from '@govmesh/persistence';
 import { ENDPOINT_DEPS, ServiceEndpoint, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { TELEMETRY_DATABASE, TELEMETRY_SERVICE } from './database';
 import { AuditChainHead, AuditRecord, DeadLetterRecord } from './entities';
@@ -13,7 +13,7 @@ import { AuditChainHead, AuditRecord, DeadLetterRecord } from './entities';
 interface ChainState {
   seq: bigint;
   hash: string;
-  pending: Array<QueryDeepPartialEntity<AuditRecord>>;
+  pending: Array<ReturnType<typeof insertable<AuditRecord>>>;
 }
 
 type AuditInput = { eventId: string; type: string; runId: string | null; topic: string; occurredAt: Date; payload: Record<string, unknown> };
@@ -59,7 +59,7 @@ export class TelemetryEndpoint extends ServiceEndpoint {
           valueEncoding: isUtf8 ? 'utf8' : 'base64',
           failedAt: h[Headers.dlqFailedAt] ? new Date(h[Headers.dlqFailedAt]) : null,
         } as const;
-        await ctx.manager.insert(DeadLetterRecord, row as unknown as QueryDeepPartialEntity<DeadLetterRecord>);
+        await ctx.manager.insert(DeadLetterRecord, insertable<DeadLetterRecord>(row));
         await this.appendEntry(ctx, {
           eventId: `dlq:${id}`,
           type: 'govmesh.deadletter.recorded',
@@ -101,7 +101,7 @@ export class TelemetryEndpoint extends ServiceEndpoint {
     const digest = payloadDigest(e.payload);
     const seq = state.seq + 1n;
     const chained = appendToChain(state.hash, { seq: Number(seq), eventId: e.eventId, type: e.type, runId: e.runId, topic: e.topic, occurredAt: e.occurredAt.toISOString(), payloadDigest: digest });
-    state.pending.push({
+    state.pending.push(insertable<AuditRecord>({
       seq: seq.toString(),
       eventId: e.eventId,
       type: e.type,
@@ -112,7 +112,7 @@ export class TelemetryEndpoint extends ServiceEndpoint {
       payloadDigest: digest,
       prevHash: chained.prevHash,
       hash: chained.hash,
-    } as unknown as QueryDeepPartialEntity<AuditRecord>);
+    }));
     state.seq = seq;
     state.hash = chained.hash;
   }

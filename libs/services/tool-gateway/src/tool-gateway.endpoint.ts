@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { checkGrant } from '@govmesh/action-grants';
 import { EventTypes, type Reason } from '@govmesh/contracts';
 import type { EventHandlers } from '@govmesh/messaging';
+import { insertable } from '@govmesh/persistence';
 import { ENDPOINT_DEPS, ServiceEndpoint, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { TOOL_GATEWAY_DATABASE, TOOL_GATEWAY_SERVICE } from './database';
 import { SandboxAccount, ToolExecutionRecord } from './entities';
@@ -46,7 +46,7 @@ export class ToolGatewayEndpoint extends ServiceEndpoint {
           result = invalid ? refuse(invalid) : await tool.execute(ctx.manager, request.arguments, { runId: request.runId, executionId });
         }
         const status = result.status;
-        await ctx.manager.insert(ToolExecutionRecord, {
+        await ctx.manager.insert(ToolExecutionRecord, insertable<ToolExecutionRecord>({
           id: executionId,
           runId: request.runId,
           stepId: request.stepId,
@@ -56,7 +56,7 @@ export class ToolGatewayEndpoint extends ServiceEndpoint {
           status,
           output: result.output ?? null,
           reasons: result.reasons,
-        } as unknown as QueryDeepPartialEntity<ToolExecutionRecord>);
+        }));
         this.deps.metrics.toolExecutions.inc({ service: this.service, tool: request.tool, status });
         ctx.emit(EventTypes.ToolExecuted, {
           runId: request.runId,

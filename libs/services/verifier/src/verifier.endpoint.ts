@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { EventTypes, type RecordClaim } from '@govmesh/contracts';
 import type { EventHandlers } from '@govmesh/messaging';
+import { insertable } from '@govmesh/persistence';
 import { ENDPOINT_DEPS, ServiceEndpoint, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { compareClaim } from './compare';
 import { VERIFIER_DATABASE, VERIFIER_SERVICE } from './database';
@@ -51,7 +51,7 @@ export class VerifierEndpoint extends ServiceEndpoint {
   }
 
   private async record(manager: EntityManager, runId: string, stepId: string, claim: RecordClaim, verdict: string, observed: Record<string, unknown> | undefined): Promise<void> {
-    await manager.insert(VerificationRecord, {
+    await manager.insert(VerificationRecord, insertable<VerificationRecord>({
       id: randomUUID(),
       runId,
       stepId,
@@ -61,6 +61,6 @@ export class VerifierEndpoint extends ServiceEndpoint {
       verdict,
       claimed: claim.fields,
       observed: observed ?? null,
-    } as unknown as QueryDeepPartialEntity<VerificationRecord>);
+    }));
   }
 }
