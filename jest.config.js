@@ -1,6 +1,8 @@
 /**
- * Two tiers, one command:
+ * Three tiers, one command:
  * - unit: pure logic, no servers (`*.spec.ts`);
+ * - service: one service's module in this process on the in-process transport and an in-memory
+ *   PGlite with the real migrations (`*.service-spec.ts`, see libs/testing/src/service-harness.ts);
  * - integration: real Postgres, the Kafka-protocol test broker and the built apps as separate
  *   processes (`*.integration-spec.ts`), one file at a time.
  */
@@ -30,6 +32,7 @@ const common = { rootDir: __dirname, testEnvironment: 'node', transform, moduleN
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,tools}/**/*.spec.ts'] },
+    { ...common, displayName: 'service', testMatch: ['<rootDir>/{apps,libs,tools}/**/*.service-spec.ts'], setupFilesAfterEnv: ['<rootDir>/libs/testing/src/service-timeout.ts'] },
     {
       ...common,
       displayName: 'integration',

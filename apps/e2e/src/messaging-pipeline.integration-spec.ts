@@ -13,8 +13,10 @@ import {
   OutboxRelay,
   PermanentHandlerError,
   toOutgoingMessage,
-  type EventHandlers,
+  type UnitOfWork,
 } from '@govmesh/messaging';
+
+type PerEvent = (event: GovmeshEvent<typeof EventTypes.VerificationRequested>, uow: UnitOfWork) => Promise<void>;
 
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
 const SCHEMA = VERIFIER_DATABASE.schema;
@@ -50,7 +52,7 @@ describe('EventConsumer over Kafka and Postgres', () => {
       migrations: VERIFIER_DATABASE.migrations,
       target: { kind: 'postgres', url: db.url },
     });
-    await dataSource.query(`CREATE TABLE "${SCHEMA}".effects (event_id text, run_id text, txid bigint)`);
+    await dataSource.query(`CREATE TABLE "${SCHEMA}".spec_effects (event_id text, run_id text, txid bigint)`);
     transport = new KafkaTransport({ brokers: kafka.brokers.split(','), clientId: 'consumer-spec', logger: quiet, sessionTimeoutMs: 6000 });
     await transport.connect();
     client = new PlainKafkaClient(kafka.brokers);
@@ -71,7 +73,7 @@ describe('EventConsumer over Kafka and Postgres', () => {
     await db?.drop();
   });
 
-  async function startConsumer(handler: EventHandlers[typeof EventTypes.VerificationRequested], groupId = `spec-${randomUUID()}`): Promise<void> {
+  async function startConsumer(handler: PerEvent, groupId = `spec-${randomUUID()}`): Promise<void> {
     metrics = new GovmeshMetrics();
     relay = new OutboxRelay({ service: 'spec', schema: SCHEMA, dataSource, transport, metrics, logger: quiet, pollIntervalMs: 100 });
     relay.start();
@@ -81,22 +83,34 @@ describe('EventConsumer over Kafka and Postgres', () => {
       groupId,
       dataSource,
       transport,
-      relay,
       metrics,
       logger: quiet,
-      handlers: { [EventTypes.VerificationRequested]: handler },
+      onCommitted: () => relay.wake(),
+      handlers: [
+        {
+          service: 'spec',
+          name: 'SpecHandler',
+          types: [EventTypes.VerificationRequested],
+          rawTopics: [],
+          handler: {
+            handle: async (events, uow) => {
+              for (const c of events) await handler(c.event as GovmeshEvent<typeof EventTypes.VerificationRequested>, uow);
+            },
+          },
+        },
+      ],
       retryBaseMs: 20,
       retryMaxMs: 200,
     });
     await consumer.start();
   }
 
-  const recordEffect: NonNullable<EventHandlers[typeof EventTypes.VerificationRequested]> = async (event, ctx) => {
-    await ctx.manager.query(`INSERT INTO "${SCHEMA}".effects (event_id, run_id, txid) VALUES ($1, $2, txid_current())`, [event.id, event.data.runId]);
+  const recordEffect: PerEvent = async (event, uow) => {
+    await uow.query(`INSERT INTO "${SCHEMA}".spec_effects (event_id, run_id, txid) VALUES ($1, $2, txid_current())`, [event.id, event.data.runId]);
   };
 
   const effectsFor = (runPrefix: string) =>
-    db.query<{ event_id: string; txid: string }>(`SELECT event_id, txid::text AS txid FROM "${SCHEMA}".effects WHERE run_id LIKE $1`, [`${runPrefix}%`]);
+    db.query<{ event_id: string; txid: string }>(`SELECT event_id, txid::text AS txid FROM "${SCHEMA}".spec_effects WHERE run_id LIKE $1`, [`${runPrefix}%`]);
 
   async function publish(events: GovmeshEvent[], key: string): Promise<void> {
     await transport.publish(events.map((e) => ({ ...toOutgoingMessage(e, key) })));

@@ -13,6 +13,8 @@ import {
   VerificationRequestedV1,
 } from './events/steps';
 import { ApprovalRequestedV1, RunCompletedV1 } from './events/run';
+import { AgentChangedV1 } from './events/registry';
+import { TimerFiredV1 } from './events/timer';
 
 /**
  * The event catalog: every event type of the flow, its data schema and the topic it travels on.
@@ -33,19 +35,28 @@ export const EventTypes = {
   VerificationCompleted: 'govmesh.verification.completed.v1',
   ApprovalRequested: 'govmesh.approval.requested.v1',
   RunCompleted: 'govmesh.run.completed.v1',
+  TimerFired: 'govmesh.timer.fired.v1',
+  AgentChanged: 'govmesh.agent.changed.v1',
 } as const;
 
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
+
+/**
+ * The data field whose value is the Kafka key of an event: the run id for run-scoped events, the
+ * entity's id for registry events. Every event of one key stays in order on one partition.
+ */
+export type EventKeyField = 'runId' | 'agentId';
 
 export interface EventDefinition<S extends TSchema = TSchema> {
   readonly type: EventType;
   readonly topic: TopicName;
   readonly schema: S;
+  readonly key: EventKeyField;
   readonly description: string;
 }
 
-function define<S extends TSchema>(type: EventType, topic: TopicName, schema: S, description: string): EventDefinition<S> {
-  return { type, topic, schema, description };
+function define<S extends TSchema>(type: EventType, topic: TopicName, schema: S, description: string, key: EventKeyField = 'runId'): EventDefinition<S> {
+  return { type, topic, schema, key, description };
 }
 
 export const EVENT_CATALOG = {
@@ -63,11 +74,19 @@ export const EVENT_CATALOG = {
   [EventTypes.VerificationCompleted]: define(EventTypes.VerificationCompleted, Topics.outcomes, VerificationCompletedV1, 'The verifier read the system of record back.'),
   [EventTypes.ApprovalRequested]: define(EventTypes.ApprovalRequested, Topics.approvals, ApprovalRequestedV1, 'A run waits at a human checkpoint, with its full state.'),
   [EventTypes.RunCompleted]: define(EventTypes.RunCompleted, Topics.results, RunCompletedV1, 'The final result of a run.'),
+  [EventTypes.TimerFired]: define(EventTypes.TimerFired, Topics.timers, TimerFiredV1, 'A durable timer of a run came due (a run deadline).'),
+  [EventTypes.AgentChanged]: define(EventTypes.AgentChanged, Topics.registry, AgentChangedV1, 'An agent was registered or changed in the registry.', 'agentId'),
 } as const;
 
 type Catalog = typeof EVENT_CATALOG;
 /** The data type of an event type, derived from its schema: one source for schema and type. */
 export type EventData<T extends EventType> = Static<Catalog[T]['schema']>;
+
+/** The Kafka key of an event, from the field its type declares. */
+export function eventKey<T extends EventType>(type: T, data: EventData<T>): string {
+  const field = EVENT_CATALOG[type].key;
+  return String((data as Record<string, unknown>)[field]);
+}
 
 export function isKnownEventType(type: string): type is EventType {
   return Object.prototype.hasOwnProperty.call(EVENT_CATALOG, type);

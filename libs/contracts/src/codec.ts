@@ -2,11 +2,36 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { EVENT_CATALOG, isKnownEventType, type EventType } from './catalog';
 import { CloudEventEnvelope, type GovmeshEvent } from './envelope';
+import { Topics } from './topics';
 
 /** Default ceiling for one message; larger ones are dead-lettered as `oversized`. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
 
-export type RejectionCode = 'oversized' | 'empty' | 'malformed_json' | 'invalid_envelope' | 'unknown_type' | 'unexpected_type' | 'schema_invalid';
+/**
+ * Room kept free under the message limit on the intents topic: the events that carry an intent
+ * downstream (its decision embeds it) add up to this much, so an intent that fits its own topic
+ * also fits every later hop.
+ */
+export const INTENT_HEADROOM_BYTES = 16 * 1024;
+
+/** The largest message accepted on a topic, given the configured limit. */
+export function maxMessageBytesFor(topic: string, maxBytes = DEFAULT_MAX_MESSAGE_BYTES): number {
+  return topic === Topics.intents ? maxBytes - INTENT_HEADROOM_BYTES : maxBytes;
+}
+
+/** Longest Kafka key govmesh accepts: run ids and entity ids are at most 128 characters. */
+export const MAX_KEY_LENGTH = 128;
+
+export type RejectionCode =
+  | 'oversized'
+  | 'empty'
+  | 'key_too_long'
+  | 'malformed_json'
+  | 'invalid_envelope'
+  | 'unknown_type'
+  | 'unexpected_type'
+  | 'schema_invalid'
+  | 'unstorable_text';
 
 export interface Rejection {
   code: RejectionCode | 'handler_failed';
@@ -36,6 +61,30 @@ export interface DecodeOptions {
   /** Event types this consumer accepts on that topic; defaults to every type of the topic. */
   accepts?: readonly string[];
   maxBytes?: number;
+  /** The message key, checked against MAX_KEY_LENGTH when given. */
+  key?: string | null;
+}
+
+/**
+ * Postgres text and jsonb cannot hold U+0000, so an event carrying it could be accepted and then
+ * never stored. Null when the value has none; otherwise the JSON path of the first one.
+ */
+export function findUnstorableText(value: unknown, path = ''): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path || '/' : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnstorableText(value[i], `${path}/${i}`);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const found = k.includes('\u0000') ? `${path}/${k}` : findUnstorableText(v, `${path}/${k}`);
+      if (found) return found;
+    }
+  }
+  return null;
 }
 
 /** Validates a data payload against the schema of its event type. */
@@ -55,9 +104,13 @@ export function decodeEvent(value: Buffer | null, options: DecodeOptions = {}): 
   if (value.length > maxBytes) {
     return { ok: false, rejection: { code: 'oversized', message: `message is ${value.length} bytes, above the limit of ${maxBytes}` } };
   }
+  if (options.key && options.key.length > MAX_KEY_LENGTH) {
+    return { ok: false, rejection: { code: 'key_too_long', message: `message key is ${options.key.length} characters, above the limit of ${MAX_KEY_LENGTH}` } };
+  }
   let parsed: unknown;
+  const text = value.toString('utf8');
   try {
-    parsed = JSON.parse(value.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     return { ok: false, rejection: { code: 'malformed_json', message: `value is not JSON: ${(err as Error).message}` } };
   }
@@ -77,6 +130,11 @@ export function decodeEvent(value: Buffer | null, options: DecodeOptions = {}): 
   }
   const invalid = validateEventData(envelope.type, envelope.data);
   if (invalid) return { ok: false, rejection: invalid };
+  // Cheap test first: a NUL can only arrive escaped (raw control characters are not valid JSON).
+  if (text.includes('\\u0000')) {
+    const where = findUnstorableText(parsed);
+    if (where) return { ok: false, rejection: { code: 'unstorable_text', message: `text at ${where} contains U+0000, which cannot be stored` } };
+  }
   return { ok: true, event: envelope as GovmeshEvent };
 }
 

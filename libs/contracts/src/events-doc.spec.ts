@@ -179,7 +179,7 @@ describe('docs/events.md', () => {
   });
 
   describe('dead letters', () => {
-    const REJECTION_CODES = ['empty', 'oversized', 'malformed_json', 'invalid_envelope', 'unknown_type', 'unexpected_type', 'schema_invalid', 'handler_failed'] as const satisfies readonly Rejection['code'][];
+    const REJECTION_CODES = ['empty', 'oversized', 'key_too_long', 'malformed_json', 'invalid_envelope', 'unknown_type', 'unexpected_type', 'schema_invalid', 'unstorable_text', 'handler_failed'] as const satisfies readonly Rejection['code'][];
     // The type check (npm run lint) fails here when codec.ts gains a code this list lacks.
     const everyCodeListed: [Exclude<Rejection['code'], (typeof REJECTION_CODES)[number]>] extends [never] ? true : never = true;
 
@@ -202,6 +202,8 @@ describe('docs/events.md', () => {
         ['unknown_type', json({ ...envelope, type: 'govmesh.intent.teleported.v9' }), {}],
         ['unexpected_type', json(envelope), { topic: Topics.results }],
         ['schema_invalid', json({ ...envelope, data: { ...data, extra: true } }), {}],
+        ['key_too_long', json(envelope), { key: 'k'.repeat(200) }],
+        ['unstorable_text', json({ ...envelope, data: { ...data, task: 'status of acc-001\u0000' } }), {}],
       ];
       for (const [code, value, options] of cases) {
         const decoded = decodeEvent(value, options);

@@ -7,3 +7,5 @@ export * from './events/intent';
 export * from './events/policy';
 export * from './events/steps';
 export * from './events/run';
+export * from './events/registry';
+export * from './events/timer';

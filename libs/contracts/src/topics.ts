@@ -5,7 +5,8 @@
  */
 export interface TopicSpec {
   readonly name: string;
-  readonly key: 'runId' | 'none';
+  /** What the Kafka key is: the run id, an entity id (registry topics), or nothing in particular. */
+  readonly key: 'runId' | 'entityId' | 'none';
   readonly partitions: number;
   readonly producers: readonly string[];
   readonly consumers: readonly string[];
@@ -24,6 +25,8 @@ export const Topics = {
   actionDecisions: 'govmesh.action-decisions',
   approvals: 'govmesh.approvals',
   results: 'govmesh.results',
+  timers: 'govmesh.timers',
+  registry: 'govmesh.registry',
   deadLetters: 'govmesh.dlq',
 } as const;
 
@@ -43,6 +46,8 @@ export const TOPIC_REGISTRY: readonly TopicSpec[] = [
   { name: Topics.actionDecisions, key: 'runId', partitions: RUN_PARTITIONS, producers: ['policy'], consumers: ['orchestrator', 'telemetry'], description: 'Policy decisions on proposed actions, with a grant when allowed.' },
   { name: Topics.approvals, key: 'runId', partitions: RUN_PARTITIONS, producers: ['orchestrator'], consumers: ['telemetry'], description: 'Approval requests for human checkpoints (reviewer decisions arrive in a later release).' },
   { name: Topics.results, key: 'runId', partitions: RUN_PARTITIONS, producers: ['orchestrator'], consumers: ['agent producers', 'telemetry'], description: 'One final result per run.' },
+  { name: Topics.timers, key: 'runId', partitions: RUN_PARTITIONS, producers: ['orchestrator'], consumers: ['orchestrator', 'telemetry'], description: 'Durable timers that came due (run deadlines), fired once through the outbox of the service that set them.' },
+  { name: Topics.registry, key: 'entityId', partitions: 3, producers: ['policy'], consumers: ['telemetry'], description: 'Registry changes (agents), keyed by the entity id, audited like run events.' },
   { name: Topics.deadLetters, key: 'none', partitions: 3, producers: ['every consumer'], consumers: ['telemetry', 'operators'], description: 'Rejected messages: the original bytes and headers plus the reason.' },
 ];
 

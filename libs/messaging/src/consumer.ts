@@ -1,41 +1,13 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import {
-  createEvent,
-  decodeEvent,
-  EVENT_CATALOG,
-  isKnownEventType,
-  Headers,
-  validateEventData,
-  type EventData,
-  type EventType,
-  type GovmeshEvent,
-  type Rejection,
-} from '@govmesh/contracts';
-import { childTraceparent, type GovmeshMetrics } from '@govmesh/observability';
+import { decodeEvent, EVENT_CATALOG, maxMessageBytesFor, Topics, type EventType, type Rejection } from '@govmesh/contracts';
+import type { GovmeshMetrics } from '@govmesh/observability';
 import { isTransientDatabaseError } from '@govmesh/persistence';
 import { deadLetterFor } from './dead-letter';
-import { appendToOutbox, type OutboxRelay } from './outbox';
+import type { Consumed, HandlerRegistration } from './handlers';
 import type { IncomingBatch, IncomingMessage, MessagingLogger, Subscription, Transport } from './transport';
+import { inUnitOfWork, PermanentHandlerError, type UnitOfWork } from './unit-of-work';
 
-/** What a handler gets: the transaction to write its effects in, and a way to emit events into the same transaction. */
-export interface HandlerContext {
-  readonly manager: EntityManager;
-  readonly message: IncomingMessage;
-  emit<T extends EventType>(type: T, data: EventData<T>, options?: { subject?: string }): GovmeshEvent<T>;
-  /**
-   * Runs `work` once per batch transaction, after every handler of the batch and before commit
-   * (the first registration under a key wins): for effects that are cheaper written per batch.
-   */
-  beforeCommit(key: string, work: () => Promise<void>): void;
-}
-
-export type EventHandler<T extends EventType = EventType> = (event: GovmeshEvent<T>, ctx: HandlerContext) => Promise<void>;
-export type RawHandler = (message: IncomingMessage, ctx: HandlerContext) => Promise<void>;
-
-export type EventHandlers = { [T in EventType]?: EventHandler<T> };
-
-/** A handler error that will not go away on retry; the message is dead-lettered at once. */
-export class PermanentHandlerError extends Error {}
+export { PermanentHandlerError } from './unit-of-work';
 
 export interface EventConsumerOptions {
   service: string;
@@ -43,12 +15,11 @@ export interface EventConsumerOptions {
   groupId: string;
   dataSource: DataSource;
   transport: Transport;
-  relay: OutboxRelay;
   metrics: GovmeshMetrics;
   logger: MessagingLogger;
-  handlers: EventHandlers;
-  /** Topics consumed without decoding (the dead-letter topic), handled as raw messages. */
-  rawHandlers?: Record<string, RawHandler>;
+  handlers: readonly HandlerRegistration[];
+  /** Called after each committed batch (wake the relay, the effect runner). */
+  onCommitted?: (uow: UnitOfWork) => void;
   maxMessageBytes?: number;
   /** Attempts for a message whose handler keeps failing with a non-transient error. */
   maxHandlerAttempts?: number;
@@ -59,37 +30,48 @@ export interface EventConsumerOptions {
 interface Item {
   message: IncomingMessage;
   inboxId: string;
-  event?: GovmeshEvent;
+  consumed?: Consumed;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Consumes a set of topics for one service:
- * - every message is decoded and validated; what fails goes to the dead-letter topic with its reason;
- * - each batch is handled in ONE database transaction that records the event ids in the inbox
- *   (so a redelivered event is skipped), applies the handlers' effects and appends their
- *   outgoing events to the outbox;
- * - transient errors (database unreachable, serialization failures) are retried with
- *   exponential backoff and never dead-lettered; a message whose handler keeps failing is
- *   isolated from its batch and dead-lettered as `handler_failed`.
+ * Consumes the topics of one service's handlers:
+ * - every message is decoded and validated; what fails goes to the dead-letter topic with its
+ *   reason; a valid event of a type no handler takes is skipped and counted;
+ * - each batch is handled in ONE database transaction (a unit of work) that records the event ids
+ *   in the inbox (so a redelivered event is skipped), gives each handler all its events of the
+ *   batch at once, and appends their outgoing events to the outbox;
+ * - transient errors are retried with backoff and never dead-lettered; a message whose handler
+ *   keeps failing is isolated from its batch and dead-lettered as `handler_failed`;
+ * - the consumer of the dead-letter topic never publishes to it: what it cannot record is logged
+ *   and counted, so a bad dead letter can never loop.
  */
 export class EventConsumer {
   private subscription?: Subscription;
-  private readonly accepts = new Map<string, readonly string[]>();
+  private readonly byType = new Map<EventType, HandlerRegistration>();
+  private readonly byRawTopic = new Map<string, HandlerRegistration>();
+  readonly topics: string[];
 
   constructor(private readonly options: EventConsumerOptions) {
-    const handled = Object.keys(options.handlers);
-    for (const type of handled) {
-      for (const topic of this.topicsOf(type)) this.accepts.set(topic, [...(this.accepts.get(topic) ?? []), type]);
+    const topics = new Set<string>();
+    for (const registration of options.handlers) {
+      for (const type of registration.types) {
+        const other = this.byType.get(type);
+        if (other) throw new Error(`${options.service}: ${type} has two handlers (${other.name}, ${registration.name})`);
+        this.byType.set(type, registration);
+        topics.add(EVENT_CATALOG[type].topic);
+      }
+      for (const topic of registration.rawTopics) {
+        this.byRawTopic.set(topic, registration);
+        topics.add(topic);
+      }
     }
-  }
-
-  get topics(): string[] {
-    return [...this.accepts.keys(), ...Object.keys(this.options.rawHandlers ?? {})];
+    this.topics = [...topics];
   }
 
   async start(): Promise<void> {
+    if (this.topics.length === 0) return;
     this.subscription = await this.options.transport.subscribe({
       groupId: this.options.groupId,
       topics: this.topics,
@@ -101,23 +83,25 @@ export class EventConsumer {
     await this.subscription?.close();
   }
 
-  private topicsOf(type: string): string[] {
-    return isKnownEventType(type) ? [EVENT_CATALOG[type].topic] : [];
-  }
-
   async handleBatch(batch: IncomingBatch): Promise<void> {
     const { metrics, service } = this.options;
-    const raw = this.options.rawHandlers?.[batch.topic];
+    const raw = this.byRawTopic.has(batch.topic);
     const items: Item[] = [];
     const rejected: Array<{ message: IncomingMessage; rejection: Rejection }> = [];
+    const maxBytes = maxMessageBytesFor(batch.topic, this.options.maxMessageBytes);
     for (const message of batch.messages) {
       if (raw) {
         items.push({ message, inboxId: `${message.topic}:${message.partition}:${message.offset}` });
         continue;
       }
-      const decoded = decodeEvent(message.value, { topic: batch.topic, accepts: this.accepts.get(batch.topic), maxBytes: this.options.maxMessageBytes });
-      if (decoded.ok) items.push({ message, inboxId: decoded.event.id, event: decoded.event });
-      else rejected.push({ message, rejection: decoded.rejection });
+      const decoded = decodeEvent(message.value, { topic: batch.topic, maxBytes, key: message.key });
+      if (!decoded.ok) {
+        rejected.push({ message, rejection: decoded.rejection });
+      } else if (!this.byType.has(decoded.event.type)) {
+        metrics.eventsSkipped.inc({ service, topic: batch.topic, type: decoded.event.type });
+      } else {
+        items.push({ message, inboxId: decoded.event.id, consumed: { event: decoded.event, message } });
+      }
     }
     metrics.consumeBatchSize.observe({ service, topic: batch.topic }, batch.messages.length);
     if (rejected.length > 0) await this.deadLetter(batch, rejected);
@@ -126,6 +110,14 @@ export class EventConsumer {
 
   private async deadLetter(batch: IncomingBatch, rejected: Array<{ message: IncomingMessage; rejection: Rejection }>): Promise<void> {
     const { transport, metrics, service, groupId, logger } = this.options;
+    if (batch.topic === Topics.deadLetters) {
+      // Never back into the topic it came from: that is how a bad dead letter loops forever.
+      for (const r of rejected) {
+        metrics.unrecordedDeadLetters.inc({ service, reason: r.rejection.code });
+        logger.error(`${service}: dead letter ${r.message.topic}[${r.message.partition}]@${r.message.offset} not recorded: ${r.rejection.code}: ${r.rejection.message}`);
+      }
+      return;
+    }
     await this.retryTransient(batch, () => transport.publish(rejected.map((r) => deadLetterFor(r.message, r.rejection, groupId))));
     for (const r of rejected) {
       metrics.deadLetters.inc({ service, topic: r.message.topic, reason: r.rejection.code });
@@ -177,7 +169,7 @@ export class EventConsumer {
           continue;
         }
         const item = items[0];
-        const rejection: Rejection = { code: 'handler_failed', message: `${item.event?.type ?? item.message.topic} could not be handled: ${(err as Error).message}` };
+        const rejection: Rejection = { code: 'handler_failed', message: `${item.consumed?.event.type ?? item.message.topic} could not be handled: ${(err as Error).message}` };
         this.options.logger.error(`${this.options.service}: ${rejection.message}`, (err as Error).stack);
         await this.deadLetter(batch, [{ message: item.message, rejection }]);
         return;
@@ -186,75 +178,42 @@ export class EventConsumer {
   }
 
   private async processInTransaction(items: Item[]): Promise<void> {
-    const { dataSource, schema, service, metrics, handlers, rawHandlers } = this.options;
-    const handled: Array<{ topic: string; type: string }> = [];
-    let emitted = 0;
-    await dataSource.transaction(async (manager) => {
-      const fresh = await this.claimInbox(manager, items);
-      const outgoing: GovmeshEvent[] = [];
-      const beforeCommit = new Map<string, () => Promise<void>>();
+    const { dataSource, schema, service, metrics } = this.options;
+    const { uow } = await inUnitOfWork(dataSource, schema, service, async (uow) => {
+      const fresh = await this.claimInbox(uow.manager, items);
+      // Each handler gets all of its fresh events of the batch, in order, in one call.
+      const work = new Map<HandlerRegistration, { events: Consumed[]; raw: IncomingMessage[] }>();
       for (const item of items) {
         if (!fresh.delete(item.inboxId)) {
-          metrics.inboxDuplicates.inc({ service, topic: item.message.topic });
+          uow.afterCommit(() => metrics.inboxDuplicates.inc({ service, topic: item.message.topic }));
           continue;
         }
-        const ctx = this.contextFor(manager, item, outgoing, beforeCommit);
-        const started = process.hrtime.bigint();
-        const type = item.event?.type ?? item.message.topic;
-        if (item.event) {
-          const handler = handlers[item.event.type] as EventHandler | undefined;
-          await handler!(item.event, ctx);
-        } else {
-          await rawHandlers![item.message.topic](item.message, ctx);
-        }
-        metrics.handlerDuration.observe({ service, type }, Number(process.hrtime.bigint() - started) / 1e9);
-        handled.push({ topic: item.message.topic, type });
+        const registration = item.consumed ? this.byType.get(item.consumed.event.type)! : this.byRawTopic.get(item.message.topic)!;
+        const entry = work.get(registration) ?? { events: [], raw: [] };
+        if (item.consumed) entry.events.push(item.consumed);
+        else entry.raw.push(item.message);
+        work.set(registration, entry);
       }
-      for (const work of beforeCommit.values()) await work();
-      await appendToOutbox(manager, schema, outgoing);
-      emitted = outgoing.length;
+      for (const [registration, { events, raw }] of work) {
+        const started = process.hrtime.bigint();
+        if (events.length > 0) await registration.handler.handle!(events, uow);
+        if (raw.length > 0) await registration.handler.handleRaw!(raw, uow);
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        uow.afterCommit(() => metrics.handlerDuration.observe({ service, type: registration.name }, seconds));
+        for (const c of events) uow.afterCommit(() => metrics.messagesConsumed.inc({ service, topic: c.message.topic, type: c.event.type }));
+        for (const m of raw) uow.afterCommit(() => metrics.messagesConsumed.inc({ service, topic: m.topic, type: m.topic }));
+      }
     });
-    for (const h of handled) metrics.messagesConsumed.inc({ service, ...h });
-    if (emitted > 0) this.options.relay.wake();
+    this.options.onCommitted?.(uow);
   }
 
   /** Records the batch's ids in the inbox in one statement; returns the ids not seen before. */
   private async claimInbox(manager: EntityManager, items: Item[]): Promise<Set<string>> {
-    const values: string[] = [];
-    const rows = items.map((item, i) => {
-      values.push(item.inboxId, item.message.topic);
-      return `($${i * 2 + 1}, $${i * 2 + 2})`;
-    });
     const inserted: Array<{ event_id: string }> = await manager.query(
-      `INSERT INTO "${this.options.schema}"."inbox" (event_id, topic) VALUES ${rows.join(', ')} ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-      values,
+      `INSERT INTO "${this.options.schema}"."inbox" (event_id, topic)
+       SELECT * FROM unnest($1::varchar[], $2::varchar[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+      [items.map((i) => i.inboxId), items.map((i) => i.message.topic)],
     );
     return new Set(inserted.map((r) => r.event_id));
-  }
-
-  private contextFor(manager: EntityManager, item: Item, outgoing: GovmeshEvent[], beforeCommit: Map<string, () => Promise<void>>): HandlerContext {
-    const { service } = this.options;
-    const incoming = item.event;
-    return {
-      manager,
-      message: item.message,
-      beforeCommit: (key, work) => {
-        if (!beforeCommit.has(key)) beforeCommit.set(key, work);
-      },
-      emit: (type, data, options) => {
-        const invalid = validateEventData(type, data);
-        if (invalid) throw new PermanentHandlerError(`${service} tried to emit an invalid ${type}: ${invalid.message}`);
-        const runId = (data as { runId?: string }).runId ?? incoming?.correlationid;
-        const event = createEvent(type, data, {
-          source: `govmesh/${service}`,
-          subject: options?.subject ?? runId,
-          correlationId: incoming?.correlationid ?? runId,
-          causationId: incoming?.id,
-          traceparent: childTraceparent(incoming?.traceparent ?? item.message.headers[Headers.traceparent]),
-        });
-        outgoing.push(event);
-        return event;
-      },
-    };
   }
 }

@@ -1,4 +1,4 @@
-import { partitionForKey, type IncomingMessage, type OutgoingMessage, type SubscribeOptions, type Subscription, type TopicToProvision, type Transport } from './transport';
+import { PermanentPublishError, partitionForKey, type IncomingMessage, type OutgoingMessage, type SubscribeOptions, type Subscription, type TopicToProvision, type Transport } from './transport';
 
 interface PartitionQueue {
   topic: string;
@@ -37,7 +37,13 @@ export class InProcessTransport implements Transport {
     for (const t of topics) this.partitions.set(t.name, t.partitions);
   }
 
+  permanentPublishError(err: unknown): PermanentPublishError | null {
+    return err instanceof PermanentPublishError ? err : null;
+  }
+
   async publish(messages: OutgoingMessage[]): Promise<void> {
+    const unknown = messages.find((m) => !this.partitions.has(m.topic));
+    if (unknown && this.partitions.size > 0) throw new PermanentPublishError('unknown_topic', `topic ${unknown.topic} does not exist`);
     for (const m of messages) {
       const partitions = this.partitions.get(m.topic) ?? this.defaultPartitions;
       const partition = partitionForKey(m.key, partitions, this.roundRobin++);
@@ -80,6 +86,11 @@ export class InProcessTransport implements Transport {
         if (index >= 0) this.groups.splice(index, 1);
       },
     };
+  }
+
+  /** True when every consumer group has handled everything published so far. */
+  idle(): boolean {
+    return this.groups.every((g) => [...g.queues.values()].every((q) => q.pending.length === 0 && !q.draining));
   }
 
   async close(): Promise<void> {

@@ -5,3 +5,7 @@ export * from './entities';
 export * from './outbox';
 export * from './consumer';
 export * from './dead-letter';
+export * from './unit-of-work';
+export * from './handlers';
+export * from './timers';
+export * from './effects';

@@ -1,5 +1,5 @@
 import { Kafka, logLevel, type Consumer, type IHeaders, type Producer } from 'kafkajs';
-import type { IncomingMessage, MessagingLogger, OutgoingMessage, SubscribeOptions, Subscription, TopicToProvision, Transport } from './transport';
+import { PermanentPublishError, type IncomingMessage, MessagingLogger, OutgoingMessage, SubscribeOptions, Subscription, TopicToProvision, Transport } from './transport';
 
 export interface KafkaTransportOptions {
   brokers: string[];
@@ -21,6 +21,8 @@ function headersToStrings(headers: IHeaders | undefined): Record<string, string>
   }
   return out;
 }
+
+const PERMANENT_KAFKA_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'INVALID_RECORD', 'RECORD_LIST_TOO_LARGE', 'INVALID_TOPIC_EXCEPTION', 'CORRUPT_MESSAGE', 'TOPIC_AUTHORIZATION_FAILED']);
 
 function kafkaLogLevel(): logLevel {
   return process.env['LOG_LEVEL'] === 'debug' ? logLevel.INFO : logLevel.WARN;
@@ -81,6 +83,18 @@ export class KafkaTransport implements Transport {
     } finally {
       await admin.disconnect();
     }
+  }
+
+  /**
+   * Kafka error types that no retry fixes for the records sent: the broker refuses the records
+   * themselves. Anything else (leader moves, timeouts, broker down) is transient.
+   */
+  permanentPublishError(err: unknown): PermanentPublishError | null {
+    for (let e = err as { type?: string; message?: string; originalError?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+      if (e.type && PERMANENT_KAFKA_ERRORS.has(e.type)) return new PermanentPublishError(e.type.toLowerCase(), e.message ?? e.type);
+      e = (e.originalError ?? e.cause) as typeof e;
+    }
+    return null;
   }
 
   async publish(messages: OutgoingMessage[]): Promise<void> {

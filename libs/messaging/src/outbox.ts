@@ -1,7 +1,9 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { CLOUDEVENTS_CONTENT_TYPE, Headers, encodeEvent, EVENT_CATALOG, type GovmeshEvent } from '@govmesh/contracts';
+import { CLOUDEVENTS_CONTENT_TYPE, Headers, encodeEvent, EVENT_CATALOG, eventKey, topicSpec, type GovmeshEvent } from '@govmesh/contracts';
 import type { GovmeshMetrics } from '@govmesh/observability';
-import type { MessagingLogger, OutgoingMessage, Transport } from './transport';
+import type { TimerStore } from './timers';
+import { queryRows } from './unit-of-work';
+import { PermanentPublishError, type MessagingLogger, type OutgoingMessage, type Transport } from './transport';
 
 export function toOutgoingMessage(event: GovmeshEvent, key: string | null): OutgoingMessage {
   const headers: Record<string, string> = {
@@ -13,17 +15,15 @@ export function toOutgoingMessage(event: GovmeshEvent, key: string | null): Outg
   return { topic: EVENT_CATALOG[event.type].topic, key, value: encodeEvent(event), headers };
 }
 
-/** Appends events to the service's outbox inside the caller's transaction. */
+/** Appends events to the service's outbox inside the caller's transaction, keyed as their type declares. */
 export async function appendToOutbox(manager: EntityManager, schema: string, events: GovmeshEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const values: unknown[] = [];
-  const rows = events.map((event, i) => {
-    const message = toOutgoingMessage(event, event.correlationid ?? event.subject ?? null);
-    values.push(event.id, message.topic, message.key, message.value.toString('utf8'), JSON.stringify(message.headers));
-    const b = i * 5;
-    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::jsonb)`;
-  });
-  await manager.query(`INSERT INTO "${schema}"."outbox" (event_id, topic, message_key, value, headers) VALUES ${rows.join(', ')}`, values);
+  const messages = events.map((event) => toOutgoingMessage(event, eventKey(event.type, event.data)));
+  await manager.query(
+    `INSERT INTO "${schema}"."outbox" (event_id, topic, message_key, value, headers)
+     SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::text[], $5::jsonb[])`,
+    [events.map((e) => e.id), messages.map((m) => m.topic), messages.map((m) => m.key), messages.map((m) => m.value.toString('utf8')), messages.map((m) => JSON.stringify(m.headers))],
+  );
 }
 
 export interface OutboxRelayOptions {
@@ -36,10 +36,15 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Safety-net poll for rows written by another instance or left by a crash. */
   pollIntervalMs?: number;
+  /** Rows larger than this are refused before they reach the broker. */
+  maxMessageBytes?: number;
+  /** This service's durable timers, fired by the same loop. */
+  timers?: TimerStore;
 }
 
 interface OutboxRow {
   seq: string;
+  event_id: string;
   topic: string;
   message_key: string | null;
   value: string;
@@ -47,10 +52,18 @@ interface OutboxRow {
   created_at: Date | string;
 }
 
+const toMessage = (row: OutboxRow): OutgoingMessage => ({
+  topic: row.topic,
+  key: row.message_key,
+  value: Buffer.from(row.value, 'utf8'),
+  headers: typeof row.headers === 'string' ? JSON.parse(row.headers) : row.headers,
+});
+
 /**
- * Publishes outbox rows. Rows are claimed with SKIP LOCKED inside a transaction that deletes
- * them only after the broker acknowledged the batch, so a crash at any point publishes again
- * (consumers' inboxes absorb the duplicate) and never loses a row.
+ * Publishes outbox rows and fires due timers. Rows are claimed with SKIP LOCKED inside a
+ * transaction that deletes them only after the broker acknowledged them, so a crash at any point
+ * publishes again (consumers' inboxes absorb the duplicate) and never loses a row. A row the
+ * broker refuses for good is moved to `outbox_failed` with its reason; the rest publish.
  */
 export class OutboxRelay {
   private running = false;
@@ -67,7 +80,7 @@ export class OutboxRelay {
     this.loop = this.run();
   }
 
-  /** Called after a transaction that wrote outbox rows committed. */
+  /** Called after a transaction that wrote outbox rows (or set a timer) committed. */
   wake(): void {
     this.wakeRequested = true;
     this.wakeUp?.();
@@ -94,7 +107,13 @@ export class OutboxRelay {
     let failures = 0;
     while (this.running) {
       this.wakeRequested = false;
+      let delay = this.options.pollIntervalMs ?? 1000;
       try {
+        const timers = this.options.timers;
+        if (timers) {
+          await timers.fireDue();
+          delay = Math.min(delay, timers.msUntilNextDue());
+        }
         const published = await this.publishBatch();
         failures = 0;
         if (published > 0) continue;
@@ -103,10 +122,10 @@ export class OutboxRelay {
         this.options.logger.warn(`outbox relay of ${this.options.service} failed (attempt ${failures}): ${(err as Error).message}`);
       }
       if (this.wakeRequested && failures === 0) continue;
-      const delay = failures > 0 ? Math.min(5000, 100 * 2 ** Math.min(failures, 6)) : (this.options.pollIntervalMs ?? 1000);
+      if (failures > 0) delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
       await new Promise<void>((resolve) => {
         this.wakeUp = resolve;
-        this.timer = setTimeout(resolve, delay);
+        this.timer = setTimeout(resolve, Math.max(0, delay));
       });
       this.wakeUp = undefined;
       if (this.timer) clearTimeout(this.timer);
@@ -114,13 +133,12 @@ export class OutboxRelay {
   }
 
   private async publishBatch(): Promise<number> {
-    const { schema, dataSource, transport, metrics, service } = this.options;
+    const { schema, dataSource, metrics, service } = this.options;
     const limit = this.options.batchSize ?? 500;
     return dataSource.transaction(async (manager) => {
-      // TypeORM answers a DELETE with [rows, affected count].
-      const [claimed]: [OutboxRow[], number] = await manager.query(
+      const claimed = await queryRows<OutboxRow>(manager, 
         `DELETE FROM "${schema}"."outbox" WHERE seq IN (SELECT seq FROM "${schema}"."outbox" ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING seq, topic, message_key, value, headers, created_at`,
+         RETURNING seq, event_id, topic, message_key, value, headers, created_at`,
         [limit],
       );
       if (claimed.length === 0) {
@@ -128,21 +146,80 @@ export class OutboxRelay {
         return 0;
       }
       claimed.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
-      await transport.publish(
-        claimed.map((row) => ({
-          topic: row.topic,
-          key: row.message_key,
-          value: Buffer.from(row.value, 'utf8'),
-          headers: typeof row.headers === 'string' ? JSON.parse(row.headers) : row.headers,
-        })),
-      );
+      const failed = await this.publishIsolatingPoison(claimed);
+      if (failed.length > 0) await this.setAside(manager, failed);
       const now = Date.now();
       metrics.outboxPending.set({ service }, claimed.length === limit ? limit : 0);
+      const bad = new Set(failed.map((f) => f.row.seq));
       for (const row of claimed) {
+        if (bad.has(row.seq)) continue;
         metrics.messagesPublished.inc({ service, topic: row.topic });
         metrics.outboxPublishLag.observe({ service }, Math.max(0, now - new Date(row.created_at).getTime()) / 1000);
       }
       return claimed.length;
     });
+  }
+
+  /** A row that cannot be published whatever the retries; checked before the broker sees it. */
+  private refuseLocally(row: OutboxRow): PermanentPublishError | null {
+    if (!topicSpec(row.topic)) return new PermanentPublishError('unknown_topic', `topic ${row.topic} is not in the topic registry`);
+    const bytes = Buffer.byteLength(row.value, 'utf8');
+    const max = this.options.maxMessageBytes;
+    if (max !== undefined && bytes > max) return new PermanentPublishError('too_large', `event is ${bytes} bytes, above the message limit of ${max}`);
+    return null;
+  }
+
+  /**
+   * Publishes the rows; when the broker refuses the batch for good, halves it until the refused
+   * rows are found, so one poison row never holds back the others. Transient errors throw, and
+   * the whole claim rolls back to be retried.
+   */
+  private async publishIsolatingPoison(rows: OutboxRow[]): Promise<Array<{ row: OutboxRow; error: PermanentPublishError }>> {
+    const failed: Array<{ row: OutboxRow; error: PermanentPublishError }> = [];
+    const sendable: OutboxRow[] = [];
+    for (const row of rows) {
+      const refusal = this.refuseLocally(row);
+      if (refusal) failed.push({ row, error: refusal });
+      else sendable.push(row);
+    }
+    const publish = async (part: OutboxRow[]): Promise<void> => {
+      if (part.length === 0) return;
+      try {
+        await this.options.transport.publish(part.map(toMessage));
+      } catch (err) {
+        const permanent = this.options.transport.permanentPublishError(err);
+        if (!permanent) throw err;
+        if (part.length === 1) {
+          failed.push({ row: part[0], error: permanent });
+          return;
+        }
+        const half = Math.ceil(part.length / 2);
+        await publish(part.slice(0, half));
+        await publish(part.slice(half));
+      }
+    };
+    await publish(sendable);
+    return failed;
+  }
+
+  private async setAside(manager: EntityManager, failed: Array<{ row: OutboxRow; error: PermanentPublishError }>): Promise<void> {
+    const { schema, metrics, service, logger } = this.options;
+    await manager.query(
+      `INSERT INTO "${schema}"."outbox_failed" (event_id, topic, message_key, value, headers, reason_code, reason)
+       SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::text[], $5::jsonb[], $6::varchar[], $7::text[])`,
+      [
+        failed.map((f) => f.row.event_id),
+        failed.map((f) => f.row.topic),
+        failed.map((f) => f.row.message_key),
+        failed.map((f) => f.row.value),
+        failed.map((f) => (typeof f.row.headers === 'string' ? f.row.headers : JSON.stringify(f.row.headers))),
+        failed.map((f) => f.error.code),
+        failed.map((f) => f.error.message),
+      ],
+    );
+    for (const f of failed) {
+      metrics.outboxFailed.inc({ service, topic: f.row.topic, reason: f.error.code });
+      logger.error(`${service}: outbox row ${f.row.event_id} for ${f.row.topic} refused for good and set aside in outbox_failed: ${f.error.code}: ${f.error.message}`);
+    }
   }
 }

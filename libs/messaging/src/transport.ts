@@ -42,6 +42,16 @@ export interface TopicToProvision {
   partitions: number;
 }
 
+/** A publish error that retrying cannot fix for this message (too large, unknown topic, invalid record). */
+export class PermanentPublishError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * The one seam between govmesh and a message broker. Kafka in distributed mode; an in-process
  * transport with the same per-key ordering in embedded mode. App code never sees either.
@@ -51,6 +61,8 @@ export interface Transport {
   connect(): Promise<void>;
   ensureTopics(topics: TopicToProvision[]): Promise<void>;
   publish(messages: OutgoingMessage[]): Promise<void>;
+  /** The error as a permanent refusal of the message(s) sent, or null when retrying may help. */
+  permanentPublishError(err: unknown): PermanentPublishError | null;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   close(): Promise<void>;
 }

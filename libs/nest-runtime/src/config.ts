@@ -25,6 +25,9 @@ export const CONFIG_SCHEMA = Joi.object({
   KAFKA_SESSION_TIMEOUT_MS: Joi.number().integer().min(3000).max(300000).default(30000).description('Consumer group session timeout: how soon a dead consumer\'s partitions move'),
   KAFKA_GROUP_PREFIX: Joi.string().default('govmesh').description('Consumer groups are <prefix>.<service>'),
   DATABASE_POOL_SIZE: Joi.number().integer().min(2).max(100).default(10),
+  GOVMESH_RUN_DEADLINE_SECONDS: Joi.number().integer().min(1).max(30 * 86400).description('Deadline of every run, overriding its workflow\'s default; past it the run ends timed_out'),
+  GOVMESH_TOOL_TIMEOUT_MS: Joi.number().integer().min(100).max(600000).default(30000).description('How long the tool gateway waits for one tool call'),
+  GOVMESH_SANDBOX_LATENCY_MS: Joi.number().integer().min(0).max(600000).default(0).description('Delay the sandbox system of record adds to every call (rehearses slow systems)'),
 })
   .and('KAFKA_BROKERS', 'DATABASE_URL')
   .messages({ 'object.and': 'KAFKA_BROKERS and DATABASE_URL must be set together (distributed mode) or both left unset (embedded mode)' });
@@ -46,6 +49,10 @@ export interface GovmeshConfig {
   outboxPollMs: number;
   seedDemoData: boolean;
   runDemo: boolean;
+  /** Overrides the workflow's default run deadline when set. */
+  runDeadlineSeconds?: number;
+  toolTimeoutMs: number;
+  sandboxLatencyMs: number;
 }
 
 /** Turns validated variables into the typed config; a distributed service needs its secret. */
@@ -77,6 +84,9 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
     outboxPollMs: env['GOVMESH_OUTBOX_POLL_MS'] as number,
     seedDemoData: env['GOVMESH_SEED_DEMO_DATA'] as boolean,
     runDemo: env['GOVMESH_DEMO'] as boolean,
+    runDeadlineSeconds: env['GOVMESH_RUN_DEADLINE_SECONDS'] as number | undefined,
+    toolTimeoutMs: env['GOVMESH_TOOL_TIMEOUT_MS'] as number,
+    sandboxLatencyMs: env['GOVMESH_SANDBOX_LATENCY_MS'] as number,
   };
 }
 

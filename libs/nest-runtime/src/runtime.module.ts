@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Global, Inject, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { TerminusModule } from '@nestjs/terminus';
 import { TOPIC_REGISTRY } from '@govmesh/contracts';
@@ -10,7 +11,7 @@ import { CONFIG_SCHEMA, toGovmeshConfig, type GovmeshConfig } from './config';
 import { HealthController, HealthRegistry } from './health';
 import { MetricsController } from './metrics.controller';
 import { DATABASE_TARGET, ENDPOINT_DEPS, GOVMESH_CONFIG, TRANSPORT } from './tokens';
-import type { ServiceEndpointDeps } from './service-endpoint';
+import type { ServiceEndpointDeps } from './service-endpoint-deps';
 
 export interface RuntimeOptions {
   /** Name of this process: a service name, or `embedded`. */
@@ -59,6 +60,7 @@ export class RuntimeModule implements OnApplicationShutdown {
           validationOptions: { abortEarly: false, allowUnknown: true },
         }),
         TerminusModule,
+        DiscoveryModule,
       ],
       controllers: [HealthController, MetricsController],
       providers: [
@@ -87,7 +89,7 @@ export class RuntimeModule implements OnApplicationShutdown {
           },
         },
       ],
-      exports: [GOVMESH_CONFIG, TRANSPORT, ENDPOINT_DEPS, DATABASE_TARGET, GovmeshMetrics, HealthRegistry],
+      exports: [DiscoveryModule, GOVMESH_CONFIG, TRANSPORT, ENDPOINT_DEPS, DATABASE_TARGET, GovmeshMetrics, HealthRegistry],
     };
   }
 

@@ -29,6 +29,15 @@ export class GovmeshMetrics {
   readonly toolExecutions: Counter<'service' | 'tool' | 'status'>;
   readonly verifications: Counter<'service' | 'verdict'>;
   readonly auditRecords: Counter<'service'>;
+  readonly eventsSkipped: Counter<'service' | 'topic' | 'type'>;
+  readonly unrecordedDeadLetters: Counter<'service' | 'reason'>;
+  readonly outboxFailed: Counter<'service' | 'topic' | 'reason'>;
+  readonly timersSet: Counter<'service' | 'purpose'>;
+  readonly timersFired: Counter<'service' | 'purpose'>;
+  readonly timerEventsRefused: Counter<'service' | 'reason'>;
+  readonly effectsPerformed: Counter<'service' | 'kind' | 'outcome'>;
+  readonly effectDuration: Histogram<'service' | 'kind'>;
+  readonly effectsInFlight: Gauge<'service'>;
 
   constructor() {
     const r = [this.registry];
@@ -37,7 +46,7 @@ export class GovmeshMetrics {
     this.messagesPublished = new Counter({ name: 'govmesh_messages_published_total', help: 'Events published by the outbox relay', labelNames: ['service', 'topic'], registers: r });
     this.deadLetters = new Counter({ name: 'govmesh_dead_letters_total', help: 'Messages sent to the dead-letter topic, by reason', labelNames: ['service', 'topic', 'reason'], registers: r });
     this.inboxDuplicates = new Counter({ name: 'govmesh_inbox_duplicates_total', help: 'Redelivered events skipped by the idempotent inbox', labelNames: ['service', 'topic'], registers: r });
-    this.handlerDuration = new Histogram({ name: 'govmesh_handler_duration_seconds', help: 'Time spent in an event handler', labelNames: ['service', 'type'], buckets: LATENCY_BUCKETS, registers: r });
+    this.handlerDuration = new Histogram({ name: 'govmesh_handler_duration_seconds', help: 'Time one handler spent on one consumed batch, inside its transaction', labelNames: ['service', 'type'], buckets: LATENCY_BUCKETS, registers: r });
     this.consumeBatchSize = new Histogram({ name: 'govmesh_consume_batch_size', help: 'Messages per consumed batch (one transaction each)', labelNames: ['service', 'topic'], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers: r });
     this.consumeRetries = new Counter({ name: 'govmesh_consume_retries_total', help: 'Batch retries after transient errors', labelNames: ['service', 'topic'], registers: r });
     this.outboxPending = new Gauge({ name: 'govmesh_outbox_pending', help: 'Outbox rows seen waiting for the relay at its last pass', labelNames: ['service'], registers: r });
@@ -50,6 +59,15 @@ export class GovmeshMetrics {
     this.modelCalls = new Counter({ name: 'govmesh_model_calls_total', help: 'Model calls by model and provider', labelNames: ['service', 'model', 'provider'], registers: r });
     this.toolExecutions = new Counter({ name: 'govmesh_tool_executions_total', help: 'Tool executions by status', labelNames: ['service', 'tool', 'status'], registers: r });
     this.verifications = new Counter({ name: 'govmesh_verifications_total', help: 'Verifications by verdict', labelNames: ['service', 'verdict'], registers: r });
+    this.eventsSkipped = new Counter({ name: 'govmesh_events_skipped_total', help: 'Valid events of a type this consumer has no handler for, skipped (not dead-lettered)', labelNames: ['service', 'topic', 'type'], registers: r });
+    this.unrecordedDeadLetters = new Counter({ name: 'govmesh_dead_letters_unrecorded_total', help: 'Dead letters the dead-letter consumer could not record (never re-dead-lettered)', labelNames: ['service', 'reason'], registers: r });
+    this.outboxFailed = new Counter({ name: 'govmesh_outbox_failed_total', help: 'Outbox rows the broker refused permanently, moved aside with their reason', labelNames: ['service', 'topic', 'reason'], registers: r });
+    this.timersSet = new Counter({ name: 'govmesh_timers_set_total', help: 'Durable timers set', labelNames: ['service', 'purpose'], registers: r });
+    this.timersFired = new Counter({ name: 'govmesh_timers_fired_total', help: 'Durable timers fired through the outbox', labelNames: ['service', 'purpose'], registers: r });
+    this.timerEventsRefused = new Counter({ name: 'govmesh_timer_events_refused_total', help: 'Timer events refused: not set or not fired by this service (forged or repeated)', labelNames: ['service', 'reason'], registers: r });
+    this.effectsPerformed = new Counter({ name: 'govmesh_effects_performed_total', help: 'Side effects performed outside transactions, by outcome', labelNames: ['service', 'kind', 'outcome'], registers: r });
+    this.effectDuration = new Histogram({ name: 'govmesh_effect_duration_seconds', help: 'Time to perform one side effect (outside any transaction)', labelNames: ['service', 'kind'], buckets: LATENCY_BUCKETS, registers: r });
+    this.effectsInFlight = new Gauge({ name: 'govmesh_effects_in_flight', help: 'Side effects being performed now', labelNames: ['service'], registers: r });
     this.auditRecords = new Counter({ name: 'govmesh_audit_records_total', help: 'Records appended to the audit chain', labelNames: ['service'], registers: r });
   }
 }

@@ -4,3 +4,4 @@ export * from './broker';
 export * from './mesh';
 export * from './kafka-client';
 export * from './fixture';
+export * from './service-harness';

@@ -6,6 +6,8 @@ export const RunOutcome = Type.Union([
   Type.Literal('denied'),
   Type.Literal('failed'),
   Type.Literal('verification_failed'),
+  Type.Literal('timed_out'),
+  Type.Literal('cancelled'),
 ]);
 export type RunOutcome = Static<typeof RunOutcome>;
 

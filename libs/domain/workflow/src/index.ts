@@ -15,6 +15,8 @@ export interface WorkflowDefinition {
   id: string;
   version: number;
   steps: readonly WorkflowStep[];
+  /** Every run ends: past this many seconds after it started, a run ends `timed_out`. */
+  deadlineSeconds: number;
 }
 
 export const DEFAULT_WORKFLOW: WorkflowDefinition = {
@@ -27,6 +29,7 @@ export const DEFAULT_WORKFLOW: WorkflowDefinition = {
     { id: 'execute', kind: 'tool' },
     { id: 'verify', kind: 'verify' },
   ],
+  deadlineSeconds: 300,
 };
 
 export function firstStep(workflow: WorkflowDefinition): WorkflowStep {

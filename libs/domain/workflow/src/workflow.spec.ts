@@ -21,7 +21,7 @@ describe('the default workflow', () => {
   });
 
   it('refuses a kind a workflow lacks', () => {
-    const readOnly: WorkflowDefinition = { id: 'answer-only', version: 1, steps: [{ id: 'retrieve', kind: 'context' }, { id: 'answer', kind: 'model' }] };
+    const readOnly: WorkflowDefinition = { id: 'answer-only', version: 1, steps: [{ id: 'retrieve', kind: 'context' }, { id: 'answer', kind: 'model' }], deadlineSeconds: 60 };
     expect(() => stepOfKind(readOnly, 'tool')).toThrow('workflow answer-only has no tool step');
     expect(stepAfter(readOnly, 'retrieve')).toEqual({ id: 'answer', kind: 'model' });
   });

@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
-import { serviceDatabaseModule } from '@govmesh/nest-runtime';
+import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
+import { ContextRequestsHandler, DocumentsRepository } from './context.handlers';
 import { CONTEXT_DATABASE } from './database';
-import { ContextEndpoint } from './context.endpoint';
 
-@Module({ imports: [serviceDatabaseModule(CONTEXT_DATABASE)], providers: [ContextEndpoint] })
+@Module({
+  imports: [serviceDatabaseModule(CONTEXT_DATABASE)],
+  providers: [serviceBusProvider(CONTEXT_DATABASE.service, CONTEXT_DATABASE.schema), DocumentsRepository, ContextRequestsHandler],
+})
 export class ContextServiceModule {}

@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
-import { serviceDatabaseModule } from '@govmesh/nest-runtime';
+import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { MODEL_ROUTER_DATABASE } from './database';
-import { ModelRouterEndpoint } from './model-router.endpoint';
+import { ModelCallsRepository, ModelRequestsHandler } from './model-router.handlers';
 
-@Module({ imports: [serviceDatabaseModule(MODEL_ROUTER_DATABASE)], providers: [ModelRouterEndpoint] })
+@Module({
+  imports: [serviceDatabaseModule(MODEL_ROUTER_DATABASE)],
+  providers: [serviceBusProvider(MODEL_ROUTER_DATABASE.service, MODEL_ROUTER_DATABASE.schema), ModelCallsRepository, ModelRequestsHandler],
+})
 export class ModelRouterServiceModule {}

@@ -57,6 +57,10 @@ export class RunRecord {
 
   @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
   completedAt!: Date | null;
+
+  /** Past this time the run ends `timed_out` (a durable timer fires). */
+  @Column({ name: 'deadline_at', type: 'timestamptz' })
+  deadlineAt!: Date;
 }
 
 /** One line of a run's timeline: what happened at which step, and why. */

@@ -1,3 +1,5 @@
 export * from './orchestrator.module';
-export * from './orchestrator.endpoint';
 export * from './database';
+export * from './runs/runs.service';
+export * from './runs/run-state';
+export * from './runs/transitions';

@@ -1,13 +1,15 @@
 import { Module } from '@nestjs/common';
-import { serviceDatabaseModule } from '@govmesh/nest-runtime';
+import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { ORCHESTRATOR_DATABASE } from './database';
-import { OrchestratorEndpoint } from './orchestrator.endpoint';
 import { RunsController } from './runs.controller';
+import { RunEventsHandler } from './runs/run-events.handler';
+import { RunsRepository } from './runs/runs.repository';
+import { RunsService } from './runs/runs.service';
 
 @Module({
   imports: [serviceDatabaseModule(ORCHESTRATOR_DATABASE)],
   controllers: [RunsController],
-  providers: [OrchestratorEndpoint],
-  exports: [OrchestratorEndpoint],
+  providers: [serviceBusProvider(ORCHESTRATOR_DATABASE.service, ORCHESTRATOR_DATABASE.schema), RunsRepository, RunEventsHandler, RunsService],
+  exports: [RunsService],
 })
 export class OrchestratorServiceModule {}

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequestException, Body, Controller, Get, Headers, HttpCode, Logger, NotFoundException, Param, Post, Res } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, Headers, HttpCode, HttpException, HttpStatus, Inject, Logger, NotFoundException, Param, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { validateEventData, EventTypes, type IntentSubmittedV1 } from '@govmesh/contracts';
-import { OrchestratorEndpoint } from './orchestrator.endpoint';
-import type { RunRecord, RunTimelineEntry } from './entities';
+import { createEvent, encodeEvent, EventTypes, findUnstorableText, maxMessageBytesFor, Topics, validateEventData, type IntentSubmittedV1 } from '@govmesh/contracts';
+import { GOVMESH_CONFIG, type GovmeshConfig } from '@govmesh/nest-runtime';
+import type { RunState } from './runs/run-state';
+import type { RunView } from './runs/runs.repository';
+import { RunsService } from './runs/runs.service';
 
-function runView(run: RunRecord, timeline?: RunTimelineEntry[]) {
+function runView(run: RunState, timeline?: RunView['timeline']) {
   return {
     runId: run.id,
     agentId: run.agentId,
@@ -16,10 +18,9 @@ function runView(run: RunRecord, timeline?: RunTimelineEntry[]) {
     result: run.result,
     workflow: { id: run.workflowId, version: run.workflowVersion },
     createdAt: run.createdAt,
+    deadlineAt: run.deadlineAt,
     completedAt: run.completedAt,
-    ...(timeline
-      ? { timeline: timeline.map((t) => ({ at: t.at, step: t.stepId, kind: t.kind, eventType: t.eventType, eventId: t.eventId, detail: t.detail })) }
-      : {}),
+    ...(timeline ? { timeline: timeline.map((t) => ({ at: t.at, step: t.stepId, kind: t.kind, eventType: t.eventType, eventId: t.eventId, detail: t.detail })) } : {}),
   };
 }
 
@@ -28,13 +29,16 @@ function runView(run: RunRecord, timeline?: RunTimelineEntry[]) {
 export class RunsController {
   private readonly logger = new Logger('orchestrator');
 
-  constructor(private readonly orchestrator: OrchestratorEndpoint) {}
+  constructor(
+    private readonly runs: RunsService,
+    @Inject(GOVMESH_CONFIG) private readonly config: GovmeshConfig,
+  ) {}
 
   /** A refused request says why to the caller, and is logged and counted for operators. */
-  private refuse(code: string, message: string): never {
-    this.orchestrator.recordRejectedIntent(code);
+  private refuse(code: string, message: string, status: HttpStatus = HttpStatus.BAD_REQUEST): never {
+    this.runs.recordRejectedIntent(code);
     this.logger.warn(`intent refused at the HTTP ingress: ${code}: ${message}`);
-    throw new BadRequestException({ code, message });
+    throw new HttpException({ code, message }, status);
   }
 
   @Post('intents')
@@ -46,15 +50,33 @@ export class RunsController {
     const intent = { intentId: randomUUID(), submittedAt: new Date().toISOString(), ...(body as Record<string, unknown>) } as IntentSubmittedV1;
     const invalid = validateEventData(EventTypes.IntentSubmitted, intent);
     if (invalid) this.refuse('invalid_intent', invalid.message);
-    const { run, created } = await this.orchestrator.submitIntent(intent, traceparent);
+    const unstorable = findUnstorableText(intent);
+    if (unstorable) this.refuse('unstorable_text', `text at ${unstorable} contains U+0000, which cannot be stored`);
+    // The intent travels on as events; refuse here what a consumer would refuse later.
+    const bytes = encodeEvent(createEvent(EventTypes.IntentSubmitted, intent, { source: 'govmesh/orchestrator', subject: intent.intentId, correlationId: intent.intentId })).length;
+    const limit = maxMessageBytesFor(Topics.intents, this.config.maxMessageBytes);
+    if (bytes > limit) this.refuse('intent_too_large', `the intent's event would be ${bytes} bytes, above the limit of ${limit}`, HttpStatus.PAYLOAD_TOO_LARGE);
+    const { run, created } = await this.runs.submitIntent(intent, traceparent);
     if (!created) res.status(200);
     return { runId: run.id, status: run.status, created, links: { run: `/v1/runs/${encodeURIComponent(run.id)}` } };
   }
 
   @Get('runs/:id')
   async get(@Param('id') id: string) {
-    const found = await this.orchestrator.findRun(id);
+    const found = await this.runs.view(id);
     if (!found) throw new NotFoundException({ code: 'run_not_found', message: `no run with id "${id}"` });
     return runView(found.run, found.timeline);
+  }
+
+  /** A signal: cancels a run that has not ended; it ends `cancelled` with the reason given. */
+  @Post('runs/:id/cancel')
+  async cancel(@Param('id') id: string, @Body() body: unknown) {
+    const reason = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>)['reason'] : undefined;
+    if (reason !== undefined && (typeof reason !== 'string' || reason.length === 0 || reason.length > 2000 || reason.includes('\u0000'))) {
+      throw new BadRequestException({ code: 'invalid_reason', message: 'reason must be a string of 1 to 2000 characters' });
+    }
+    const run = await this.runs.signal(id, { kind: 'cancel', reason: { code: 'cancelled', message: (reason as string | undefined) ?? 'cancelled by request' } });
+    if (!run) throw new NotFoundException({ code: 'run_not_found', message: `no run with id "${id}"` });
+    return runView(run);
   }
 }

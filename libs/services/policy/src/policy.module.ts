@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
-import { serviceDatabaseModule } from '@govmesh/nest-runtime';
-import { POLICY_DATABASE } from './database';
+import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { AgentsController } from './agents.controller';
-import { PolicyEndpoint } from './policy.endpoint';
+import { PolicyRepository } from './agents.repository';
+import { POLICY_DATABASE } from './database';
+import { PolicyDecisionsHandler } from './policy.handlers';
 
 @Module({
   imports: [serviceDatabaseModule(POLICY_DATABASE)],
   controllers: [AgentsController],
-  providers: [PolicyEndpoint],
+  providers: [serviceBusProvider(POLICY_DATABASE.service, POLICY_DATABASE.schema), PolicyRepository, PolicyDecisionsHandler],
 })
 export class PolicyServiceModule {}

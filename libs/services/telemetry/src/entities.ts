@@ -77,7 +77,8 @@ export class DeadLetterRecord {
   @Column({ name: 'consumer_group', type: 'varchar', length: 255 })
   consumerGroup!: string;
 
-  @Column({ name: 'message_key', type: 'varchar', length: 255, nullable: true })
+  /** Any length: a dead letter keeps the key it came with, even one refused as too long. */
+  @Column({ name: 'message_key', type: 'text', nullable: true })
   messageKey!: string | null;
 
   @Column({ type: 'jsonb' })

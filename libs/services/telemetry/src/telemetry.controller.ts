@@ -1,14 +1,14 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
-import { TelemetryEndpoint } from './telemetry.endpoint';
+import { AuditRepository } from './telemetry.handlers';
 
 /** Read side for auditors and operators. */
 @Controller('v1')
 export class TelemetryController {
-  constructor(private readonly telemetry: TelemetryEndpoint) {}
+  constructor(private readonly telemetry: AuditRepository) {}
 
   @Get('audit/verify')
   verify() {
-    return this.telemetry.verifyAuditChain();
+    return this.telemetry.verify();
   }
 
   @Get('audit/runs/:id')

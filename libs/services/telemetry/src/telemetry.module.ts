@@ -1,8 +1,12 @@
 import { Module } from '@nestjs/common';
-import { serviceDatabaseModule } from '@govmesh/nest-runtime';
+import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { TELEMETRY_DATABASE } from './database';
 import { TelemetryController } from './telemetry.controller';
-import { TelemetryEndpoint } from './telemetry.endpoint';
+import { AuditHandler, AuditRepository, DeadLettersHandler } from './telemetry.handlers';
 
-@Module({ imports: [serviceDatabaseModule(TELEMETRY_DATABASE)], controllers: [TelemetryController], providers: [TelemetryEndpoint] })
+@Module({
+  imports: [serviceDatabaseModule(TELEMETRY_DATABASE)],
+  controllers: [TelemetryController],
+  providers: [serviceBusProvider(TELEMETRY_DATABASE.service, TELEMETRY_DATABASE.schema), AuditRepository, AuditHandler, DeadLettersHandler],
+})
 export class TelemetryServiceModule {}

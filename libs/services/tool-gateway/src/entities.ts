@@ -24,8 +24,9 @@ export class ToolExecutionRecord {
   @Column({ type: 'jsonb' })
   arguments!: Record<string, unknown>;
 
+  /** `in_progress` from reservation until the result is recorded. */
   @Column({ type: 'varchar', length: 16 })
-  status!: 'succeeded' | 'failed' | 'rejected';
+  status!: 'in_progress' | 'succeeded' | 'failed' | 'rejected';
 
   @Column({ type: 'jsonb', nullable: true })
   output!: Record<string, unknown> | null;
@@ -77,6 +78,11 @@ export class SandboxAccessLog {
 
   @Column({ type: 'varchar', length: 16 })
   operation!: 'read' | 'write';
+
+  /** The caller's idempotency key: the sandbox acts once per key. */
+  @Index('access_log_idempotency_key', { unique: true })
+  @Column({ name: 'idempotency_key', type: 'varchar', length: 255 })
+  idempotencyKey!: string;
 
   @CreateDateColumn({ name: 'accessed_at', type: 'timestamptz' })
   accessedAt!: Date;

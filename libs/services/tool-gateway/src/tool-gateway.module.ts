@@ -1,7 +1,17 @@
 import { Module } from '@nestjs/common';
-import { serviceDatabaseModule } from '@govmesh/nest-runtime';
+import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { TOOL_GATEWAY_DATABASE } from './database';
-import { ToolGatewayEndpoint } from './tool-gateway.endpoint';
+import { ExecutionsRepository, ToolCallPerformer, ToolRequestsHandler } from './tool-gateway.handlers';
+import { ToolCatalog } from './tools';
 
-@Module({ imports: [serviceDatabaseModule(TOOL_GATEWAY_DATABASE)], providers: [ToolGatewayEndpoint] })
+@Module({
+  imports: [serviceDatabaseModule(TOOL_GATEWAY_DATABASE)],
+  providers: [
+    serviceBusProvider(TOOL_GATEWAY_DATABASE.service, TOOL_GATEWAY_DATABASE.schema),
+    { provide: ToolCatalog, useFactory: () => new ToolCatalog() },
+    ExecutionsRepository,
+    ToolRequestsHandler,
+    ToolCallPerformer,
+  ],
+})
 export class ToolGatewayServiceModule {}

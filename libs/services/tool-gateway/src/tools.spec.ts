@@ -50,6 +50,7 @@ describe('ToolCatalog.checkArguments', () => {
       name: 'test.transfer',
       description: 'move money',
       sideEffect: 'write',
+      idempotent: false,
       inputSchema: {
         type: 'object',
         required: ['amount'],

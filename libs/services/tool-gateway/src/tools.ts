@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
-import type { EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { RecordClaim, Reason } from '@govmesh/contracts';
-import { SandboxAccessLog, SandboxAccount } from './entities';
+import { SandboxAccount } from './entities';
 
 export interface ToolResult {
   status: 'succeeded' | 'failed' | 'rejected';
@@ -11,29 +11,60 @@ export interface ToolResult {
   reasons: Reason[];
 }
 
+/** One call of a tool, performed outside any database transaction. */
+export interface ToolCall {
+  runId: string;
+  executionId: string;
+  /** The system the tool acts on deduplicates by this key, so a repeated call acts once. */
+  idempotencyKey: string;
+  /** Aborted when the call runs out of time. */
+  signal: AbortSignal;
+  /** The sandbox system of record answers after this delay (rehearses slow systems). */
+  latencyMs: number;
+}
+
 export interface ToolDefinition {
   name: string;
   description: string;
   sideEffect: 'read' | 'write';
+  /** The outside system deduplicates calls by idempotency key: a call found in flight after a crash may be made again. */
+  idempotent: boolean;
   inputSchema: Record<string, unknown>;
-  /** Runs inside the gateway's transaction; credentials, when a tool has any, are injected here and never leave. */
-  execute(manager: EntityManager, args: Record<string, unknown>, call: { runId: string; executionId: string }): Promise<ToolResult>;
+  /** Credentials, when a tool has any, are injected here and never leave. */
+  execute(systemOfRecord: DataSource, args: Record<string, unknown>, call: ToolCall): Promise<ToolResult>;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new Error('aborted'));
+    }, { once: true });
+  });
 }
 
 const lookupAccount: ToolDefinition = {
   name: 'sandbox.lookup_account',
   description: 'Read an account (holder, status, balance) from the sandbox system of record',
   sideEffect: 'read',
+  idempotent: true,
   inputSchema: {
     type: 'object',
     required: ['accountId'],
     additionalProperties: false,
     properties: { accountId: { type: 'string', pattern: '^acc-[0-9]{3,12}$' } },
   },
-  async execute(manager, args, call) {
+  async execute(sandbox, args, call) {
     const accountId = args['accountId'] as string;
-    const account = await manager.findOne(SandboxAccount, { where: { id: accountId } });
-    await manager.insert(SandboxAccessLog, { accountId, runId: call.runId, executionId: call.executionId, operation: 'read' });
+    await delay(call.latencyMs, call.signal);
+    // The sandbox logs each access once per idempotency key, as a system of record deduplicating calls would.
+    await sandbox.query(
+      `INSERT INTO "sandbox"."access_log" (account_id, run_id, execution_id, operation, idempotency_key) VALUES ($1, $2, $3, 'read', $4) ON CONFLICT (idempotency_key) DO NOTHING`,
+      [accountId, call.runId, call.executionId, call.idempotencyKey],
+    );
+    const account = await sandbox.getRepository(SandboxAccount).findOne({ where: { id: accountId } });
     if (!account) return { status: 'failed', reasons: [{ code: 'account_not_found', message: `no account ${accountId} in the sandbox` }] };
     const fields = { holder: account.holder, status: account.status, balanceCents: account.balanceCents };
     return {

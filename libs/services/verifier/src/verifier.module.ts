@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
-import { serviceDatabaseModule } from '@govmesh/nest-runtime';
+import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { VERIFIER_DATABASE } from './database';
-import { VerifierEndpoint } from './verifier.endpoint';
+import { VerificationRequestsHandler, VerificationsRepository } from './verifier.handlers';
 
-@Module({ imports: [serviceDatabaseModule(VERIFIER_DATABASE)], providers: [VerifierEndpoint] })
+@Module({
+  imports: [serviceDatabaseModule(VERIFIER_DATABASE)],
+  providers: [serviceBusProvider(VERIFIER_DATABASE.service, VERIFIER_DATABASE.schema), VerificationsRepository, VerificationRequestsHandler],
+})
 export class VerifierServiceModule {}

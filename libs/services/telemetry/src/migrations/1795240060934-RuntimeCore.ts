@@ -1,0 +1,25 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+export class RuntimeCore1795240060934 implements MigrationInterface {
+  name = 'RuntimeCore1795240060934';
+
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query("CREATE TABLE \"telemetry\".\"outbox_failed\" (\"seq\" BIGSERIAL NOT NULL, \"event_id\" character varying(128) NOT NULL, \"topic\" character varying(255) NOT NULL, \"message_key\" character varying(255), \"value\" text NOT NULL, \"headers\" jsonb NOT NULL, \"reason_code\" character varying(64) NOT NULL, \"reason\" text NOT NULL, \"failed_at\" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT \"PK_3d1acbf1405455ad2c92e1c07d6\" PRIMARY KEY (\"seq\"))");
+    await queryRunner.query("CREATE TABLE \"telemetry\".\"timers\" (\"id\" character varying(200) NOT NULL, \"purpose\" character varying(64) NOT NULL, \"run_id\" character varying(128) NOT NULL, \"due_at\" TIMESTAMP WITH TIME ZONE NOT NULL, \"payload\" jsonb NOT NULL DEFAULT '{}', \"fired_at\" TIMESTAMP WITH TIME ZONE, \"created_at\" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT \"PK_d13ea0d2fe75274ca5a9576aae6\" PRIMARY KEY (\"id\"))");
+    await queryRunner.query("CREATE INDEX \"timers_due_idx\" ON \"telemetry\".\"timers\" (\"due_at\") WHERE fired_at IS NULL");
+    await queryRunner.query("CREATE TABLE \"telemetry\".\"effects\" (\"key\" character varying(255) NOT NULL, \"kind\" character varying(64) NOT NULL, \"run_id\" character varying(128) NOT NULL, \"payload\" jsonb NOT NULL, \"status\" character varying(16) NOT NULL, \"attempts\" integer NOT NULL DEFAULT '0', \"timeout_ms\" integer NOT NULL, \"lease_until\" TIMESTAMP WITH TIME ZONE, \"created_at\" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT \"PK_1b35e6bd37b4c9e4dc736d6070c\" PRIMARY KEY (\"key\"))");
+    await queryRunner.query("CREATE INDEX \"effects_claim_idx\" ON \"telemetry\".\"effects\" (\"status\", \"created_at\") ");
+    await queryRunner.query("ALTER TABLE \"telemetry\".\"dead_letters\" DROP COLUMN \"message_key\"");
+    await queryRunner.query("ALTER TABLE \"telemetry\".\"dead_letters\" ADD \"message_key\" text");
+  }
+
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query("ALTER TABLE \"telemetry\".\"dead_letters\" DROP COLUMN \"message_key\"");
+    await queryRunner.query("ALTER TABLE \"telemetry\".\"dead_letters\" ADD \"message_key\" character varying(255)");
+    await queryRunner.query("DROP INDEX \"telemetry\".\"effects_claim_idx\"");
+    await queryRunner.query("DROP TABLE \"telemetry\".\"effects\"");
+    await queryRunner.query("DROP INDEX \"telemetry\".\"timers_due_idx\"");
+    await queryRunner.query("DROP TABLE \"telemetry\".\"timers\"");
+    await queryRunner.query("DROP TABLE \"telemetry\".\"outbox_failed\"");
+  }
+}

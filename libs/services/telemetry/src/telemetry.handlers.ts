@@ -1,0 +1,167 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { appendToChain, GENESIS_HASH, payloadDigest, verifyChain, type ChainVerdict } from '@govmesh/audit-chain';
+import { EVENT_CATALOG, Headers, MAX_KEY_LENGTH, Topics, type EventType } from '@govmesh/contracts';
+import { HandlesEvents, HandlesRawTopics, type BatchEventHandler, type Consumed, type IncomingMessage, type RawMessageHandler, type UnitOfWork } from '@govmesh/messaging';
+import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
+import { TELEMETRY_SERVICE } from './database';
+import { AuditChainHead, AuditRecord, DeadLetterRecord } from './entities';
+
+export interface AuditInput {
+  eventId: string;
+  type: string;
+  runId: string | null;
+  topic: string;
+  occurredAt: Date;
+  payload: Record<string, unknown>;
+}
+
+/** Text Postgres can store: U+0000 written as its escape. */
+const storable = (s: string): string => s.split('\u0000').join('\\u0000');
+
+/** All SQL of the audit ledger and the dead-letter store. */
+@Injectable()
+export class AuditRepository implements OnModuleInit {
+  constructor(
+    @InjectDataSource(TELEMETRY_SERVICE) private readonly dataSource: DataSource,
+    @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.dataSource.createQueryBuilder().insert().into(AuditChainHead).values({ id: 1, seq: '0', hash: GENESIS_HASH }).orIgnore().execute();
+  }
+
+  /**
+   * Chains the entries onto the head, locked for this transaction: one SELECT, one INSERT and one
+   * UPDATE per batch, however many entries.
+   */
+  async append(uow: UnitOfWork, entries: readonly AuditInput[]): Promise<void> {
+    if (entries.length === 0) return;
+    const [head] = await uow.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${uow.table('audit_chain_head')} WHERE id = 1 FOR UPDATE`);
+    let seq = BigInt(head.seq);
+    let hash = head.hash.trim();
+    const rows = entries.map((e) => {
+      seq += 1n;
+      const digest = payloadDigest(e.payload);
+      const chained = appendToChain(hash, { seq: Number(seq), eventId: e.eventId, type: e.type, runId: e.runId, topic: e.topic, occurredAt: e.occurredAt.toISOString(), payloadDigest: digest });
+      hash = chained.hash;
+      return {
+        seq: seq.toString(),
+        event_id: e.eventId,
+        type: e.type,
+        run_id: e.runId,
+        topic: e.topic,
+        occurred_at: e.occurredAt.toISOString(),
+        payload: e.payload,
+        payload_digest: digest,
+        prev_hash: chained.prevHash,
+        hash: chained.hash,
+      };
+    });
+    await uow.insertMany('audit_records', rows);
+    await uow.query(`UPDATE ${uow.table('audit_chain_head')} SET seq = $1, hash = $2 WHERE id = 1`, [seq.toString(), hash]);
+    uow.afterCommit(() => this.deps.metrics.auditRecords.inc({ service: TELEMETRY_SERVICE }, rows.length));
+  }
+
+  async recordDeadLetters(uow: UnitOfWork, rows: ReadonlyArray<Record<string, unknown>>): Promise<void> {
+    await uow.insertMany('dead_letters', rows, { onConflictDoNothing: true });
+  }
+
+  /** Recomputes the whole chain from the stored records. */
+  async verify(): Promise<ChainVerdict> {
+    const rows = await this.dataSource.getRepository(AuditRecord).find({ order: { seq: 'ASC' } });
+    return verifyChain(
+      rows.map((r) => ({
+        seq: Number(r.seq),
+        eventId: r.eventId,
+        type: r.type,
+        runId: r.runId,
+        topic: r.topic,
+        occurredAt: new Date(r.occurredAt).toISOString(),
+        payloadDigest: r.payloadDigest.trim(),
+        prevHash: r.prevHash.trim(),
+        hash: r.hash.trim(),
+      })),
+    );
+  }
+
+  runTimeline(runId: string): Promise<AuditRecord[]> {
+    return this.dataSource.getRepository(AuditRecord).find({ where: { runId }, order: { seq: 'ASC' } });
+  }
+
+  deadLetters(limit: number): Promise<DeadLetterRecord[]> {
+    return this.dataSource.getRepository(DeadLetterRecord).find({ order: { recordedAt: 'DESC' }, take: limit });
+  }
+}
+
+/** Layer 7: records every event of every topic in the tamper-evident chain. */
+@Injectable()
+@HandlesEvents(TELEMETRY_SERVICE, Object.keys(EVENT_CATALOG) as EventType[])
+export class AuditHandler implements BatchEventHandler {
+  constructor(private readonly audit: AuditRepository) {}
+
+  async handle(batch: ReadonlyArray<Consumed>, uow: UnitOfWork): Promise<void> {
+    await this.audit.append(
+      uow,
+      batch.map(({ event, message }) => ({
+        eventId: event.id,
+        type: event.type,
+        runId: event.correlationid ?? event.subject ?? null,
+        topic: message.topic,
+        occurredAt: new Date(event.time),
+        payload: event as unknown as Record<string, unknown>,
+      })),
+    );
+  }
+}
+
+/**
+ * Records every dead letter for operators, and audits it. What it stores is made storable (keys
+ * of any length, NUL bytes, binary values), because a dead letter it could not store would have
+ * nowhere else to go.
+ */
+@Injectable()
+@HandlesRawTopics(TELEMETRY_SERVICE, [Topics.deadLetters])
+export class DeadLettersHandler implements RawMessageHandler {
+  constructor(private readonly audit: AuditRepository) {}
+
+  async handleRaw(messages: readonly IncomingMessage[], uow: UnitOfWork): Promise<void> {
+    const rows: Array<Record<string, unknown>> = [];
+    const entries: AuditInput[] = [];
+    for (const message of messages) {
+      const h = Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [storable(k), storable(v)]));
+      const value = message.value ?? Buffer.alloc(0);
+      const text = value.toString('utf8');
+      const isText = Buffer.from(text, 'utf8').equals(value) && !text.includes('\u0000');
+      const id = `${message.topic}:${message.partition}:${message.offset}`;
+      const failedAt = h[Headers.dlqFailedAt] && !Number.isNaN(Date.parse(h[Headers.dlqFailedAt])) ? new Date(h[Headers.dlqFailedAt]) : null;
+      const row = {
+        id,
+        reason_code: (h[Headers.dlqReasonCode] ?? 'unknown').slice(0, 64),
+        reason: h[Headers.dlqReason] ?? 'no reason given',
+        original_topic: (h[Headers.dlqOriginalTopic] ?? 'unknown').slice(0, 255),
+        original_partition: Number.isInteger(Number(h[Headers.dlqOriginalPartition])) ? Number(h[Headers.dlqOriginalPartition]) : -1,
+        original_offset: (h[Headers.dlqOriginalOffset] ?? '').slice(0, 32),
+        consumer_group: (h[Headers.dlqConsumerGroup] ?? '').slice(0, 255),
+        message_key: message.key === null ? null : storable(message.key),
+        headers: h,
+        value: isText ? text : value.toString('base64'),
+        value_encoding: isText ? 'utf8' : 'base64',
+        failed_at: failedAt?.toISOString() ?? null,
+      };
+      rows.push(row);
+      const key = row.message_key as string | null;
+      entries.push({
+        eventId: `dlq:${id}`,
+        type: 'govmesh.deadletter.recorded',
+        runId: key !== null && key.length <= MAX_KEY_LENGTH ? key : null,
+        topic: message.topic,
+        occurredAt: failedAt ?? new Date(),
+        payload: { ...row, value: undefined, valueBytes: value.length },
+      });
+    }
+    await this.audit.recordDeadLetters(uow, rows);
+    await this.audit.append(uow, entries);
+  }
+}

@@ -1,0 +1,198 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { checkGrant } from '@govmesh/action-grants';
+import { EventTypes, type GovmeshEvent, type Reason, type RecordClaim } from '@govmesh/contracts';
+import {
+  HandlesEvents,
+  PerformsEffects,
+  type BatchEventHandler,
+  type ClaimedEffect,
+  type Consumed,
+  type EffectOutcome,
+  type EffectPerformer,
+  type PerformContext,
+  type UnitOfWork,
+} from '@govmesh/messaging';
+import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
+import { TOOL_GATEWAY_SERVICE } from './database';
+import { SandboxAccount } from './entities';
+import { DEMO_ACCOUNTS, newExecutionId, ToolCatalog, type ToolResult } from './tools';
+
+/** What a reserved tool call carries to its performer. */
+interface ToolCallPayload extends Record<string, unknown> {
+  executionId: string;
+  runId: string;
+  stepId: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+  /** The request that asked for the call: its id and trace, so the result continues its causation chain. */
+  causeId: string;
+  traceparent?: string;
+}
+
+interface ExecutionRow {
+  id: string;
+  run_id: string;
+  step_id: string;
+  tool: string;
+  grant_id: string | null;
+  arguments: Record<string, unknown>;
+  status: 'in_progress' | 'succeeded' | 'failed' | 'rejected';
+  output: Record<string, unknown> | null;
+  reasons: Reason[];
+}
+
+export const TOOL_EFFECT = 'tool_call';
+
+/** All SQL of the gateway's executions ledger. */
+@Injectable()
+export class ExecutionsRepository implements OnModuleInit {
+  constructor(
+    @InjectDataSource(TOOL_GATEWAY_SERVICE) private readonly dataSource: DataSource,
+    @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    if (this.deps.config.seedDemoData) {
+      await this.dataSource.createQueryBuilder().insert().into(SandboxAccount).values(DEMO_ACCOUNTS).orIgnore().execute();
+    }
+  }
+
+  /**
+   * Inserts executions; those whose grant was used already are not inserted (the grant id is
+   * unique), and their ids are missing from the answer.
+   */
+  async insert(uow: UnitOfWork, rows: readonly ExecutionRow[]): Promise<Set<string>> {
+    const inserted = await uow.insertMany('executions', rows as unknown as Array<Record<string, unknown>>, { onConflictDoNothing: true, returning: 'id' });
+    return new Set(inserted.map((r) => r['id'] as string));
+  }
+
+  async executionOfGrant(uow: UnitOfWork, grantIds: readonly string[]): Promise<Map<string, string>> {
+    const rows = await uow.query<{ id: string; grant_id: string }>(`SELECT id, grant_id FROM ${uow.table('executions')} WHERE grant_id = ANY($1)`, [grantIds]);
+    return new Map(rows.map((r) => [r.grant_id, r.id]));
+  }
+
+  async complete(uow: UnitOfWork, rows: ReadonlyArray<Pick<ExecutionRow, 'id' | 'status' | 'output' | 'reasons'>>): Promise<void> {
+    await uow.updateMany('executions', rows as unknown as Array<Record<string, unknown>>);
+  }
+}
+
+/**
+ * Layer 5, first half: checks every tool request of a batch (tool known, grant valid for the
+ * exact action, arguments fit the schema, grant unused) and reserves the accepted calls. Nothing
+ * runs here: the calls are performed after commit, outside any transaction, by ToolCallPerformer.
+ */
+@Injectable()
+@HandlesEvents(TOOL_GATEWAY_SERVICE, [EventTypes.ToolRequested])
+export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.ToolRequested> {
+  constructor(
+    private readonly catalog: ToolCatalog,
+    private readonly executions: ExecutionsRepository,
+    @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
+  ) {}
+
+  async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.ToolRequested>>, uow: UnitOfWork): Promise<void> {
+    const now = new Date();
+    const refused: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; row: ExecutionRow }> = [];
+    const accepted: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; row: ExecutionRow }> = [];
+    for (const { event } of batch) {
+      const r = event.data;
+      const row: ExecutionRow = { id: newExecutionId(), run_id: r.runId, step_id: r.stepId, tool: r.tool, grant_id: null, arguments: r.arguments, status: 'rejected', output: null, reasons: [] };
+      const tool = this.catalog.find(r.tool);
+      const problem: Reason | null = !tool
+        ? { code: 'tool_not_registered', message: `tool "${r.tool}" is not in the catalog` }
+        : (checkGrant(this.deps.config.grantSecret, r.grant, { agentId: r.agentId, agentVersion: r.agentVersion, tool: r.tool, arguments: r.arguments }, now) ??
+          this.catalog.checkArguments(r.tool, r.arguments));
+      if (problem) {
+        row.reasons = [problem];
+        refused.push({ event, row });
+      } else {
+        accepted.push({ event, row: { ...row, grant_id: r.grant.grantId, status: 'in_progress' } });
+      }
+    }
+    // A grant is single-use: its id is unique among executions, so a second use inserts nothing.
+    const inserted = await this.executions.insert(uow, accepted.map((a) => a.row));
+    const reused = accepted.filter((a) => !inserted.has(a.row.id));
+    if (reused.length > 0) {
+      const usedBy = await this.executions.executionOfGrant(uow, reused.map((a) => a.row.grant_id!));
+      for (const a of reused) {
+        const grantId = a.row.grant_id!;
+        refused.push({ event: a.event, row: { ...a.row, grant_id: null, status: 'rejected', reasons: [{ code: 'grant_already_used', message: `grant ${grantId} was used by execution ${usedBy.get(grantId) ?? 'another execution'}; grants are single-use` }] } });
+      }
+    }
+    await this.executions.insert(uow, refused.map((r) => r.row));
+    for (const { event, row } of refused) {
+      uow.emit(EventTypes.ToolExecuted, { runId: row.run_id, stepId: row.step_id, tool: row.tool, executionId: row.id, status: 'rejected', reasons: row.reasons }, { cause: event });
+    }
+    const reserved = accepted.filter((a) => inserted.has(a.row.id));
+    await uow.reserveEffects(
+      reserved.map(({ event, row }) => ({
+        key: `tool:${row.grant_id}`,
+        kind: TOOL_EFFECT,
+        runId: row.run_id,
+        timeoutMs: this.deps.config.toolTimeoutMs,
+        payload: { executionId: row.id, runId: row.run_id, stepId: row.step_id, tool: row.tool, arguments: row.arguments, causeId: event.id, ...(event.traceparent ? { traceparent: event.traceparent } : {}) } satisfies ToolCallPayload,
+      })),
+    );
+    const { metrics } = this.deps;
+    uow.afterCommit(() => {
+      for (const { row } of refused) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, status: 'rejected' });
+    });
+  }
+}
+
+/**
+ * Layer 5, second half: performs reserved tool calls outside any transaction, with the
+ * idempotency key and a timeout, then records each result and its `tool.executed` event in one
+ * transaction. A call found in flight after a crash is made again only for a tool whose system
+ * deduplicates by key; otherwise it ends with `outcome_unknown` for a human to reconcile.
+ */
+@Injectable()
+@PerformsEffects(TOOL_GATEWAY_SERVICE)
+export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolResult> {
+  readonly kind = TOOL_EFFECT;
+  readonly repeatable = true;
+
+  constructor(
+    private readonly catalog: ToolCatalog,
+    private readonly executions: ExecutionsRepository,
+    @InjectDataSource(TOOL_GATEWAY_SERVICE) private readonly dataSource: DataSource,
+    @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
+  ) {}
+
+  async perform(effect: ClaimedEffect<ToolCallPayload>, ctx: PerformContext): Promise<ToolResult> {
+    const call = effect.payload;
+    const tool = this.catalog.find(call.tool);
+    if (!tool) return { status: 'failed', reasons: [{ code: 'tool_not_registered', message: `tool "${call.tool}" is no longer in the catalog` }] };
+    if (ctx.attempt > 1 && !tool.idempotent) {
+      return { status: 'failed', reasons: [{ code: 'outcome_unknown', message: `${call.tool} was in flight when the gateway stopped and cannot be repeated safely; reconcile with the system before retrying` }] };
+    }
+    return tool.execute(this.dataSource, call.arguments, { runId: call.runId, executionId: call.executionId, idempotencyKey: ctx.key, signal: ctx.signal, latencyMs: this.deps.config.sandboxLatencyMs });
+  }
+
+  async record(results: ReadonlyArray<{ effect: ClaimedEffect<ToolCallPayload>; outcome: EffectOutcome<ToolResult> }>, uow: UnitOfWork): Promise<void> {
+    const rows: Array<Pick<ExecutionRow, 'id' | 'status' | 'output' | 'reasons'>> = [];
+    const statuses: Array<{ tool: string; status: string }> = [];
+    for (const { effect, outcome } of results) {
+      const call = effect.payload;
+      const result: ToolResult = outcome.ok
+        ? outcome.value
+        : { status: 'failed', reasons: [{ code: outcome.code === 'failed' ? 'tool_error' : `tool_${outcome.code}`, message: outcome.message.slice(0, 2000) }] };
+      const output = result.output ?? null;
+      const claim: RecordClaim | undefined = result.claim;
+      rows.push({ id: call.executionId, status: result.status, output, reasons: result.reasons });
+      statuses.push({ tool: call.tool, status: result.status });
+      const cause = { id: call.causeId, correlationid: call.runId, traceparent: call.traceparent } as GovmeshEvent;
+      uow.emit(
+        EventTypes.ToolExecuted,
+        { runId: call.runId, stepId: call.stepId, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), ...(claim ? { claim } : {}), reasons: result.reasons },
+        { cause },
+      );
+    }
+    await this.executions.complete(uow, rows);
+    uow.afterCommit(() => {
+      for (const s of statuses) this.deps.metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, ...s });
+    });
+  }
+}
