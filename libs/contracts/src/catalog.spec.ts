@@ -1,4 +1,4 @@
-import { EVENT_CATALOG, EventTypes, eventsOnTopic, isKnownEventType } from './catalog';
+import { EVENT_CATALOG, eventKey, EventTypes, eventsOnTopic, isKnownEventType, isRunScoped } from './catalog';
 import { TOPIC_REGISTRY, Topics, topicSpec } from './topics';
 
 describe('event catalog and topic registry', () => {
@@ -26,14 +26,24 @@ describe('event catalog and topic registry', () => {
     expect([...names].sort()).toEqual(Object.values(Topics).sort());
   });
 
-  it('keys every run topic by run id, so one run stays in order on one partition', () => {
-    const eventTopics = new Set(Object.values(EVENT_CATALOG).map((d) => d.topic));
-    for (const topic of eventTopics) expect({ topic, key: topicSpec(topic)?.key }).toEqual({ topic, key: 'runId' });
+  it('keys every run topic by run id, so one run stays in order on one partition, and registry topics by entity id', () => {
+    for (const definition of Object.values(EVENT_CATALOG)) {
+      const expected = isRunScoped(definition.type) ? 'runId' : 'entityId';
+      expect({ type: definition.type, key: topicSpec(definition.topic)?.key }).toEqual({ type: definition.type, key: expected });
+    }
     expect(topicSpec(Topics.deadLetters)?.key).toBe('none');
   });
 
-  it('gives every event a run id in its data, which is what the runId key is taken from', () => {
-    for (const definition of Object.values(EVENT_CATALOG)) {
+  it('takes the key of an event from the field its type declares', () => {
+    expect(eventKey(EventTypes.IntentSubmitted, { intentId: 'run-1', agentId: 'a', task: 't' })).toBe('run-1');
+    expect(eventKey(EventTypes.ContextRequested, { runId: 'run-2', stepId: 's', agentId: 'a', query: 'q', limit: 1 })).toBe('run-2');
+    expect(
+      eventKey(EventTypes.AgentChanged, { agentId: 'agent-7', change: 'registered', agent: { version: '1', owner: 'o', tier: 'assist', status: 'active' }, actor: { kind: 'system', id: 'seed' } }),
+    ).toBe('agent-7');
+  });
+
+  it('gives every run event a run id in its data, which is what the runId key is taken from', () => {
+    for (const definition of Object.values(EVENT_CATALOG).filter((d) => isRunScoped(d.type))) {
       const properties = (definition.schema as unknown as { properties: Record<string, unknown>; required?: string[] }).properties;
       const required = (definition.schema as unknown as { required?: string[] }).required ?? [];
       const runIdField = definition.type === EventTypes.IntentSubmitted ? 'intentId' : 'runId';

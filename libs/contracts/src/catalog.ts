@@ -45,7 +45,7 @@ export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
  * The data field whose value is the Kafka key of an event: the run id for run-scoped events, the
  * entity's id for registry events. Every event of one key stays in order on one partition.
  */
-export type EventKeyField = 'runId' | 'agentId';
+export type EventKeyField = 'runId' | 'intentId' | 'agentId';
 
 export interface EventDefinition<S extends TSchema = TSchema> {
   readonly type: EventType;
@@ -60,7 +60,7 @@ function define<S extends TSchema>(type: EventType, topic: TopicName, schema: S,
 }
 
 export const EVENT_CATALOG = {
-  [EventTypes.IntentSubmitted]: define(EventTypes.IntentSubmitted, Topics.intents, IntentSubmittedV1, 'An agent asks govmesh to carry out a task.'),
+  [EventTypes.IntentSubmitted]: define(EventTypes.IntentSubmitted, Topics.intents, IntentSubmittedV1, 'An agent asks govmesh to carry out a task.', 'intentId'),
   [EventTypes.IntentDecided]: define(EventTypes.IntentDecided, Topics.decisions, IntentDecidedV1, 'Policy decided whether the intent may run.'),
   [EventTypes.ContextRequested]: define(EventTypes.ContextRequested, Topics.contextCommands, ContextRequestedV1, 'Orchestrator asks for permission-scoped context.'),
   [EventTypes.ContextRetrieved]: define(EventTypes.ContextRetrieved, Topics.outcomes, ContextRetrievedV1, 'Context returned citations with provenance.'),
@@ -81,6 +81,11 @@ export const EVENT_CATALOG = {
 type Catalog = typeof EVENT_CATALOG;
 /** The data type of an event type, derived from its schema: one source for schema and type. */
 export type EventData<T extends EventType> = Static<Catalog[T]['schema']>;
+
+/** Whether events of this type belong to one run (keyed by the run id, which the intent id is). */
+export function isRunScoped(type: EventType): boolean {
+  return EVENT_CATALOG[type].key !== 'agentId';
+}
 
 /** The Kafka key of an event, from the field its type declares. */
 export function eventKey<T extends EventType>(type: T, data: EventData<T>): string {

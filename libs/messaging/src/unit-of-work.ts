@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { createEvent, EventTypes, validateEventData, type EventData, type EventType, type GovmeshEvent } from '@govmesh/contracts';
+import { createEvent, eventKey, EventTypes, isRunScoped, validateEventData, type EventData, type EventType, type GovmeshEvent } from '@govmesh/contracts';
 import { childTraceparent } from '@govmesh/observability';
 import { appendToOutbox } from './outbox';
 
@@ -72,11 +72,12 @@ export class UnitOfWork {
     const invalid = validateEventData(type, data);
     if (invalid) throw new PermanentHandlerError(`${this.service} tried to emit an invalid ${type}: ${invalid.message}`);
     const cause = options.cause;
-    const runId = (data as { runId?: string }).runId;
-    const correlationId = runId ?? cause?.correlationid;
+    const key = eventKey(type, data);
+    // A run's events carry its id as correlation id; a registry event continues its cause's.
+    const correlationId = isRunScoped(type) ? key : cause?.correlationid;
     const event = createEvent(type, data, {
       source: `govmesh/${this.service}`,
-      subject: options.subject ?? runId ?? (data as { agentId?: string }).agentId,
+      subject: options.subject ?? key,
       correlationId,
       causationId: cause?.id,
       traceparent: childTraceparent(cause?.traceparent ?? options.traceparent),
@@ -133,10 +134,13 @@ export class UnitOfWork {
     this.timersSet.push(...timers);
   }
 
-  /** Deletes timers that have not fired yet (a run that ended no longer needs its deadline). */
+  /**
+   * Deletes timers that have not fired yet (a run that ended no longer needs its deadline). A timer
+   * already fired stays until its event is handled, so that event still counts as genuine.
+   */
   async cancelTimers(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.query(`DELETE FROM ${this.table('timers')} WHERE id = ANY($1)`, [ids]);
+    await this.query(`DELETE FROM ${this.table('timers')} WHERE id = ANY($1) AND fired_at IS NULL`, [ids]);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RuntimeModule } from './runtime.module';
 import { GOVMESH_CONFIG } from './tokens';
 import { validateEnvironment, type GovmeshConfig } from './config';
+import { installProcessGuards } from './process-guards';
 
 const LEVELS: Record<GovmeshConfig['logLevel'], LogLevel[]> = {
   error: ['fatal', 'error'],
@@ -35,13 +36,16 @@ export async function createGovmeshApp(options: BootOptions): Promise<NestExpres
   const level = (env['LOG_LEVEL'] as GovmeshConfig['logLevel']) ?? 'info';
   const app = await NestFactory.create<NestExpressApplication>(GovmeshAppModule, { logger: LEVELS[level], abortOnError: false });
   app.useBodyParser('json', { limit: '256kb' });
-  app.enableShutdownHooks();
+  // Only real shutdown signals: listening on the fault signals too (Nest's default) turns a V8
+  // fatal error into a process that spins forever instead of exiting.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   return app;
 }
 
 /** Starts a process and listens; a configuration error stops it with a message naming the variable. */
 export async function bootstrapGovmesh(options: BootOptions): Promise<NestExpressApplication> {
   const logger = new Logger(options.processName);
+  installProcessGuards(options.processName, { stallExitMs: Number(process.env['GOVMESH_STALL_EXIT_MS'] ?? 30000) });
   try {
     const app = await createGovmeshApp(options);
     const config = app.get<GovmeshConfig>(GOVMESH_CONFIG);

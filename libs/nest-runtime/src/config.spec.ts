@@ -62,7 +62,7 @@ describe('validateEnvironment', () => {
     }
     expect(message).toContain('"PORT"');
     expect(message).toContain('"LOG_LEVEL" must be one of [error, warn, info, debug]');
-    expect(message).toContain('"GOVMESH_MAX_MESSAGE_BYTES" must be greater than or equal to 1024');
+    expect(message).toContain('"GOVMESH_MAX_MESSAGE_BYTES" must be greater than or equal to 65536');
   });
 
   it('lets through variables it does not know, such as PATH', () => {
@@ -92,6 +92,9 @@ describe('toGovmeshConfig', () => {
       outboxPollMs: 1000,
       seedDemoData: true,
       runDemo: true,
+      runDeadlineSeconds: undefined,
+      toolTimeoutMs: 30000,
+      sandboxLatencyMs: 0,
     });
   });
 

@@ -15,7 +15,7 @@ export const CONFIG_SCHEMA = Joi.object({
   LOG_LEVEL: Joi.string().valid('error', 'warn', 'info', 'debug').default('info'),
   GOVMESH_DATA_DIR: Joi.string().default('.govmesh').description('Embedded mode: where PGlite keeps its data'),
   GOVMESH_GRANT_SECRET: Joi.string().min(32).description('HMAC key for action grants (policy signs, tool-gateway checks)'),
-  GOVMESH_MAX_MESSAGE_BYTES: Joi.number().integer().min(1024).max(10485760).default(262144),
+  GOVMESH_MAX_MESSAGE_BYTES: Joi.number().integer().min(65536).max(10485760).default(262144).description('Largest message accepted; intents get 16 KiB less, the room their decision needs'),
   GOVMESH_OUTBOX_POLL_MS: Joi.number().integer().min(10).max(60000).default(1000),
   GOVMESH_SEED_DEMO_DATA: Joi.boolean().default(true).description('Register the demo agents, sandbox accounts and documents'),
   GOVMESH_DEMO: Joi.boolean().default(true).description('Embedded mode: run the demo workload at start'),
@@ -27,6 +27,7 @@ export const CONFIG_SCHEMA = Joi.object({
   DATABASE_POOL_SIZE: Joi.number().integer().min(2).max(100).default(10),
   GOVMESH_RUN_DEADLINE_SECONDS: Joi.number().integer().min(1).max(30 * 86400).description('Deadline of every run, overriding its workflow\'s default; past it the run ends timed_out'),
   GOVMESH_TOOL_TIMEOUT_MS: Joi.number().integer().min(100).max(600000).default(30000).description('How long the tool gateway waits for one tool call'),
+  GOVMESH_STALL_EXIT_MS: Joi.number().integer().min(0).max(3600000).default(30000).description('Kill the process when its event loop is stuck this long, so a supervisor restarts it (0: never)'),
   GOVMESH_SANDBOX_LATENCY_MS: Joi.number().integer().min(0).max(600000).default(0).description('Delay the sandbox system of record adds to every call (rehearses slow systems)'),
 })
   .and('KAFKA_BROKERS', 'DATABASE_URL')

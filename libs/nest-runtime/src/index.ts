@@ -6,3 +6,4 @@ export * from './service-database';
 export * from './service-endpoint-deps';
 export * from './service-bus';
 export * from './bootstrap';
+export * from './process-guards';

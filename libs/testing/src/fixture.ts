@@ -15,10 +15,10 @@ export interface MeshFixture {
  * A test broker, a scratch database, every app as a process and a plain Kafka client collecting
  * the given topics: the setup of every distributed test, torn down in reverse.
  */
-export async function startMeshFixture(label: string, collect: string[]): Promise<MeshFixture> {
+export async function startMeshFixture(label: string, collect: string[], env?: Record<string, string>): Promise<MeshFixture> {
   const kafka = await startTestKafka();
   const db = await createScratchDatabase(label);
-  const mesh = new DistributedMesh({ brokers: kafka.brokers, databaseUrl: db.url, label });
+  const mesh = new DistributedMesh({ brokers: kafka.brokers, databaseUrl: db.url, label, env });
   const client = new PlainKafkaClient(kafka.brokers);
   const stop = async () => {
     await client.close();

@@ -70,6 +70,7 @@ export class RunsController {
 
   /** A signal: cancels a run that has not ended; it ends `cancelled` with the reason given. */
   @Post('runs/:id/cancel')
+  @HttpCode(200)
   async cancel(@Param('id') id: string, @Body() body: unknown) {
     const reason = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>)['reason'] : undefined;
     if (reason !== undefined && (typeof reason !== 'string' || reason.length === 0 || reason.length > 2000 || reason.includes('\u0000'))) {

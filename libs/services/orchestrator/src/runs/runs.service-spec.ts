@@ -174,13 +174,28 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId, 'require_approval'));
     const res = await fetch(`${await baseUrl(h)}/v1/runs/${runId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'customer withdrew' }) });
-    expect(res.status).toBe(201);
+    expect(res.status).toBe(200);
     await h.settle();
     expect(await runRow(h, runId)).toMatchObject({ status: 'completed', outcome: 'cancelled', reasons: [{ code: 'cancelled', message: 'customer withdrew' }] });
     await fetch(`${await baseUrl(h)}/v1/runs/${runId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     await h.settle();
     expect(h.emitted(EventTypes.RunCompleted).filter((e) => e.data.runId === runId)).toHaveLength(1);
     expect(await timelineKinds(h, runId)).toContain('signal_ignored');
+  });
+
+  it('the HTTP ingress refuses text Postgres cannot store, and an intent too large to travel, each with a reason', async () => {
+    const base = await baseUrl(h);
+    const post = (body: unknown) => fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const nul = await post({ agentId: 'support-assistant', task: 'status of acc-001\u0000' });
+    expect(nul.status).toBe(400);
+    expect(await nul.json()).toMatchObject({ code: 'unstorable_text' });
+    const big = await post({ agentId: 'support-assistant', task: 'summarise', input: { blob: 'x'.repeat(240 * 1024) } });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ code: 'intent_too_large' });
+    const ok = await post({ agentId: 'support-assistant', task: 'status of acc-001' });
+    expect(ok.status).toBe(202);
+    const refused = (await h.metrics.intentsRejected.get()).values.map((v) => v.labels['reason']);
+    expect(refused).toEqual(expect.arrayContaining(['unstorable_text', 'intent_too_large']));
   });
 
   it('a forged timer event for a timer the orchestrator never fired changes nothing and is counted', async () => {
