@@ -121,9 +121,11 @@ export class EffectRunner {
     while (this.running) {
       this.wakeRequested = false;
       try {
-        const claimed = this.capacity > 0 ? await this.claim(this.capacity) : 0;
+        const limit = this.capacity;
+        const claimed = limit > 0 ? await this.claim(limit) : 0;
         failures = 0;
-        if (claimed > 0 && this.capacity > 0) continue;
+        // All that was asked for came: more may be waiting.
+        if (limit > 0 && claimed === limit && this.capacity > 0) continue;
       } catch (err) {
         failures++;
         this.options.logger.warn(`effect runner of ${this.options.service} failed (attempt ${failures}): ${(err as Error).message}`);

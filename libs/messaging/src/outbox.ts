@@ -116,7 +116,8 @@ export class OutboxRelay {
         }
         const published = await this.publishBatch();
         failures = 0;
-        if (published > 0) continue;
+        // A full batch means more is waiting; otherwise only a wake-up (a new commit) brings more.
+        if (published === (this.options.batchSize ?? 500)) continue;
       } catch (err) {
         failures++;
         this.options.logger.warn(`outbox relay of ${this.options.service} failed (attempt ${failures}): ${(err as Error).message}`);
