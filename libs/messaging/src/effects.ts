@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { GovmeshMetrics } from '@govmesh/observability';
 import type { MessagingLogger } from './transport';
 import { inUnitOfWork, queryRows, type UnitOfWork } from './unit-of-work';
+import { WakeableLoop } from './wakeable-loop';
 
 /** How one performance of a side effect ended. */
 export type EffectOutcome<R> =
@@ -75,10 +76,7 @@ const LEASE_MARGIN_MS = 5000;
  * again only when its performer is `repeatable`; otherwise it is recorded as `outcome_unknown`.
  */
 export class EffectRunner {
-  private running = false;
-  private loop?: Promise<void>;
-  private wakeUp?: () => void;
-  private wakeRequested = false;
+  private readonly loop: WakeableLoop;
   private inFlight = 0;
   private readonly finished: Array<{ effect: ClaimedEffect; outcome: EffectOutcome<unknown> }> = [];
   private recording?: Promise<void>;
@@ -86,6 +84,17 @@ export class EffectRunner {
 
   constructor(private readonly options: EffectRunnerOptions) {
     this.performers = new Map(options.performers.map((p) => [p.kind, p]));
+    this.loop = new WakeableLoop({
+      name: `effect runner of ${options.service}`,
+      logger: options.logger,
+      pass: async () => {
+        const limit = this.capacity;
+        if (limit <= 0) return false;
+        // All that was asked for came: more may be waiting.
+        return (await this.claim(limit)) === limit && this.capacity > 0;
+      },
+      idleDelayMs: () => options.pollIntervalMs ?? 1000,
+    });
   }
 
   get kinds(): string[] {
@@ -93,20 +102,15 @@ export class EffectRunner {
   }
 
   start(): void {
-    if (this.running || this.performers.size === 0) return;
-    this.running = true;
-    this.loop = this.run();
+    if (this.performers.size > 0) this.loop.start();
   }
 
   wake(): void {
-    this.wakeRequested = true;
-    this.wakeUp?.();
+    this.loop.wake();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake();
-    await this.loop;
+    await this.loop.stop();
     while (this.inFlight > 0 || this.recording) {
       await (this.recording ?? new Promise((r) => setTimeout(r, 20)));
     }
@@ -114,30 +118,6 @@ export class EffectRunner {
 
   private get capacity(): number {
     return (this.options.concurrency ?? 32) - this.inFlight;
-  }
-
-  private async run(): Promise<void> {
-    let failures = 0;
-    while (this.running) {
-      this.wakeRequested = false;
-      try {
-        const limit = this.capacity;
-        const claimed = limit > 0 ? await this.claim(limit) : 0;
-        failures = 0;
-        // All that was asked for came: more may be waiting.
-        if (limit > 0 && claimed === limit && this.capacity > 0) continue;
-      } catch (err) {
-        failures++;
-        this.options.logger.warn(`effect runner of ${this.options.service} failed (attempt ${failures}): ${(err as Error).message}`);
-      }
-      if (this.wakeRequested && failures === 0 && this.capacity > 0) continue;
-      const delay = failures > 0 ? Math.min(5000, 100 * 2 ** Math.min(failures, 6)) : (this.options.pollIntervalMs ?? 1000);
-      await new Promise<void>((resolve) => {
-        this.wakeUp = resolve;
-        setTimeout(resolve, delay).unref?.();
-      });
-      this.wakeUp = undefined;
-    }
   }
 
   /** Claims up to `limit` effects: reserved ones, and in-flight ones whose lease ran out (a crash). */

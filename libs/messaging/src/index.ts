@@ -9,3 +9,4 @@ export * from './unit-of-work';
 export * from './handlers';
 export * from './timers';
 export * from './effects';
+export * from './wakeable-loop';

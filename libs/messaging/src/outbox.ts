@@ -3,6 +3,7 @@ import { CLOUDEVENTS_CONTENT_TYPE, Headers, encodeEvent, EVENT_CATALOG, eventKey
 import type { GovmeshMetrics } from '@govmesh/observability';
 import type { TimerStore } from './timers';
 import { queryRows } from './unit-of-work';
+import { WakeableLoop } from './wakeable-loop';
 import { PermanentPublishError, type MessagingLogger, type OutgoingMessage, type Transport } from './transport';
 
 export function toOutgoingMessage(event: GovmeshEvent, key: string | null): OutgoingMessage {
@@ -66,31 +67,33 @@ const toMessage = (row: OutboxRow): OutgoingMessage => ({
  * broker refuses for good is moved to `outbox_failed` with its reason; the rest publish.
  */
 export class OutboxRelay {
-  private running = false;
-  private wakeRequested = false;
-  private loop?: Promise<void>;
-  private timer?: NodeJS.Timeout;
-  private wakeUp?: () => void;
+  private readonly loop: WakeableLoop;
 
-  constructor(private readonly options: OutboxRelayOptions) {}
+  constructor(private readonly options: OutboxRelayOptions) {
+    const batchSize = options.batchSize ?? 500;
+    this.loop = new WakeableLoop({
+      name: `outbox relay of ${options.service}`,
+      logger: options.logger,
+      pass: async () => {
+        await options.timers?.fireDue();
+        // A full batch means more is waiting; otherwise only a wake-up (a new commit) brings more.
+        return (await this.publishBatch()) === batchSize;
+      },
+      idleDelayMs: () => Math.min(options.pollIntervalMs ?? 1000, options.timers?.msUntilNextDue() ?? Number.POSITIVE_INFINITY),
+    });
+  }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Called after a transaction that wrote outbox rows (or set a timer) committed. */
   wake(): void {
-    this.wakeRequested = true;
-    this.wakeUp?.();
+    this.loop.wake();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake();
-    if (this.timer) clearTimeout(this.timer);
-    await this.loop;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Publishes everything pending now; used by tests and at shutdown. */
@@ -100,36 +103,6 @@ export class OutboxRelay {
       const n = await this.publishBatch();
       total += n;
       if (n === 0) return total;
-    }
-  }
-
-  private async run(): Promise<void> {
-    let failures = 0;
-    while (this.running) {
-      this.wakeRequested = false;
-      let delay = this.options.pollIntervalMs ?? 1000;
-      try {
-        const timers = this.options.timers;
-        if (timers) {
-          await timers.fireDue();
-          delay = Math.min(delay, timers.msUntilNextDue());
-        }
-        const published = await this.publishBatch();
-        failures = 0;
-        // A full batch means more is waiting; otherwise only a wake-up (a new commit) brings more.
-        if (published === (this.options.batchSize ?? 500)) continue;
-      } catch (err) {
-        failures++;
-        this.options.logger.warn(`outbox relay of ${this.options.service} failed (attempt ${failures}): ${(err as Error).message}`);
-      }
-      if (this.wakeRequested && failures === 0) continue;
-      if (failures > 0) delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
-      await new Promise<void>((resolve) => {
-        this.wakeUp = resolve;
-        this.timer = setTimeout(resolve, Math.max(0, delay));
-      });
-      this.wakeUp = undefined;
-      if (this.timer) clearTimeout(this.timer);
     }
   }
 
