@@ -76,6 +76,7 @@ export class EventConsumer {
       groupId: this.options.groupId,
       topics: this.topics,
       handleBatch: (batch) => this.handleBatch(batch),
+      lingerMs: Math.max(0, ...this.options.handlers.map((h) => h.lingerMs ?? 0)),
     });
   }
 

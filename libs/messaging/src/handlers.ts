@@ -27,6 +27,13 @@ export interface HandlerDeclaration {
   types: readonly EventType[];
   /** Raw topics (not decoded) this handler reads. */
   rawTopics: readonly string[];
+  /** Wait this long for fuller batches (see SubscribeOptions.lingerMs). */
+  lingerMs?: number;
+}
+
+export interface HandlerOptions {
+  /** Trade latency for larger batches: wait up to this long for more messages. */
+  lingerMs?: number;
 }
 
 export interface HandlerRegistration extends HandlerDeclaration {
@@ -37,16 +44,16 @@ export interface HandlerRegistration extends HandlerDeclaration {
 const HANDLER_METADATA = 'govmesh:handles-events';
 
 /** Declares a provider as the handler of `types` for `service`. */
-export function HandlesEvents(service: string, types: readonly EventType[]): ClassDecorator {
+export function HandlesEvents(service: string, types: readonly EventType[], options: HandlerOptions = {}): ClassDecorator {
   return (target) => {
-    Reflect.defineMetadata(HANDLER_METADATA, { service, types, rawTopics: [] } satisfies HandlerDeclaration, target);
+    Reflect.defineMetadata(HANDLER_METADATA, { service, types, rawTopics: [], ...options } satisfies HandlerDeclaration, target);
   };
 }
 
 /** Declares a provider as the raw handler of `topics` (not decoded) for `service`. */
-export function HandlesRawTopics(service: string, topics: readonly string[]): ClassDecorator {
+export function HandlesRawTopics(service: string, topics: readonly string[], options: HandlerOptions = {}): ClassDecorator {
   return (target) => {
-    Reflect.defineMetadata(HANDLER_METADATA, { service, types: [], rawTopics: topics } satisfies HandlerDeclaration, target);
+    Reflect.defineMetadata(HANDLER_METADATA, { service, types: [], rawTopics: topics, ...options } satisfies HandlerDeclaration, target);
   };
 }
 

@@ -105,7 +105,9 @@ export class InProcessTransport implements Transport {
   }
 
   private async drain(group: Group, queue: PartitionQueue): Promise<void> {
+    const linger = group.options.lingerMs ?? 0;
     while (!group.closed && queue.pending.length > 0) {
+      if (linger > 0 && queue.pending.length < MAX_BATCH) await new Promise((resolve) => setTimeout(resolve, linger));
       const messages = queue.pending.slice(0, MAX_BATCH);
       try {
         await group.options.handleBatch({

@@ -119,7 +119,9 @@ export class KafkaTransport implements Transport {
       groupId: options.groupId,
       sessionTimeout: this.options.sessionTimeoutMs ?? 30000,
       heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30000) / 10)),
-      maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 100,
+      // A lingering consumer lets the broker hold the fetch until a batch worth handling is there.
+      maxWaitTimeInMs: options.lingerMs ? Math.max(options.lingerMs, this.options.maxWaitTimeMs ?? 100) : (this.options.maxWaitTimeMs ?? 100),
+      ...(options.lingerMs ? { minBytes: 256 * 1024 } : {}),
       allowAutoTopicCreation: false,
     });
     this.consumers.add(consumer);

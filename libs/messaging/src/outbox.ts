@@ -43,6 +43,12 @@ export interface OutboxRelayOptions {
   timers?: TimerStore;
 }
 
+/** Rows published from memory are deleted in one statement this long after the first of them. */
+const PUBLISHED_DELETE_DELAY_MS = 20;
+
+/** Rows older than this are taken by the relay's loop even when the commit's own publish is under way. */
+const STRAGGLER_AGE_MS = 2000;
+
 interface OutboxRow {
   seq: string;
   event_id: string;
@@ -68,6 +74,13 @@ const toMessage = (row: OutboxRow): OutgoingMessage => ({
  */
 export class OutboxRelay {
   private readonly loop: WakeableLoop;
+  /** The next pass claims every row, not only stragglers (set at start and after a failed publish). */
+  private takeEverything = true;
+  /** Publishes of committed events, chained so that they go out in commit order. */
+  private publishing: Promise<void> = Promise.resolve();
+  /** Ids of rows published from memory, deleted together shortly after. */
+  private readonly published: string[] = [];
+  private deleting?: Promise<void>;
 
   constructor(private readonly options: OutboxRelayOptions) {
     const batchSize = options.batchSize ?? 500;
@@ -75,9 +88,13 @@ export class OutboxRelay {
       name: `outbox relay of ${options.service}`,
       logger: options.logger,
       pass: async () => {
-        await options.timers?.fireDue();
-        // A full batch means more is waiting; otherwise only a wake-up (a new commit) brings more.
-        return (await this.publishBatch()) === batchSize;
+        if (options.timers) this.publishCommitted(await options.timers.fireDue());
+        // Rows of this process's commits are published at once by publishCommitted; the loop takes
+        // the rest: rows a crash or a failed publish left, and other instances' stragglers.
+        const everything = this.takeEverything;
+        this.takeEverything = false;
+        // A full batch means more is waiting; otherwise only a wake-up brings more.
+        return (await this.publishBatch(everything)) === batchSize;
       },
       idleDelayMs: () => Math.min(options.pollIntervalMs ?? 1000, options.timers?.msUntilNextDue() ?? Number.POSITIVE_INFINITY),
     });
@@ -87,33 +104,87 @@ export class OutboxRelay {
     this.loop.start();
   }
 
-  /** Called after a transaction that wrote outbox rows (or set a timer) committed. */
-  wake(): void {
+  /** Called after a transaction that set a timer committed, or to publish every pending row now. */
+  wake(everything = false): void {
+    if (everything) this.takeEverything = true;
     this.loop.wake();
   }
 
-  stop(): Promise<void> {
-    return this.loop.stop();
+  /**
+   * Publishes the events a transaction just committed to the outbox, straight from memory, then
+   * deletes their rows: one statement instead of a claiming transaction per commit. Should the
+   * publish fail, the rows stay and the loop takes them. Publishes go out in commit order.
+   */
+  publishCommitted(events: readonly GovmeshEvent[]): void {
+    if (events.length === 0) return;
+    this.publishing = this.publishing.then(() => this.publishNow(events));
+  }
+
+  private async publishNow(events: readonly GovmeshEvent[]): Promise<void> {
+    const { transport, metrics, service, logger } = this.options;
+    const messages = events.map((e) => toOutgoingMessage(e, eventKey(e.type, e.data)));
+    const max = this.options.maxMessageBytes;
+    if (messages.some((m) => !topicSpec(m.topic) || (max !== undefined && m.value.length > max))) {
+      // A row to set aside: the loop's claiming transaction does that with its reason.
+      this.wake(true);
+      return;
+    }
+    try {
+      await transport.publish(messages);
+    } catch (err) {
+      logger.warn(`${service}: publishing ${messages.length} committed event(s) failed, the relay retries them: ${(err as Error).message}`);
+      this.wake(true);
+      return;
+    }
+    const started = Date.now();
+    for (const e of events) {
+      metrics.messagesPublished.inc({ service, topic: EVENT_CATALOG[e.type].topic });
+      metrics.outboxPublishLag.observe({ service }, Math.max(0, started - Date.parse(e.time)) / 1000);
+    }
+    // Deleted a moment later, many commits' rows in one statement, off the path of the next hop.
+    this.published.push(...events.map((e) => e.id));
+    this.deleting ??= new Promise<void>((resolve) => setTimeout(resolve, PUBLISHED_DELETE_DELAY_MS)).then(() => this.deletePublished());
+  }
+
+  private async deletePublished(): Promise<void> {
+    const ids = this.published.splice(0, this.published.length);
+    this.deleting = undefined;
+    if (ids.length === 0) return;
+    try {
+      await this.options.dataSource.query(`DELETE FROM "${this.options.schema}"."outbox" WHERE event_id = ANY($1)`, [ids]);
+    } catch (err) {
+      // The loop publishes them again later: consumers' inboxes absorb the duplicate.
+      this.options.logger.warn(`${this.options.service}: deleting ${ids.length} published outbox row(s) failed: ${(err as Error).message}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.publishing;
+    await this.deleting;
+    await this.deletePublished();
+    await this.loop.stop();
   }
 
   /** Publishes everything pending now; used by tests and at shutdown. */
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await this.publishBatch();
+      const n = await this.publishBatch(true);
       total += n;
       if (n === 0) return total;
     }
   }
 
-  private async publishBatch(): Promise<number> {
+  private async publishBatch(everything = true): Promise<number> {
     const { schema, dataSource, metrics, service } = this.options;
     const limit = this.options.batchSize ?? 500;
     return dataSource.transaction(async (manager) => {
       const claimed = await queryRows<OutboxRow>(manager, 
-        `DELETE FROM "${schema}"."outbox" WHERE seq IN (SELECT seq FROM "${schema}"."outbox" ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+        `DELETE FROM "${schema}"."outbox" WHERE seq IN (
+           SELECT seq FROM "${schema}"."outbox" WHERE $2::boolean OR created_at < now() - interval '${STRAGGLER_AGE_MS} milliseconds'
+           ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING seq, event_id, topic, message_key, value, headers, created_at`,
-        [limit],
+        [limit, everything],
       );
       if (claimed.length === 0) {
         metrics.outboxPending.set({ service }, 0);

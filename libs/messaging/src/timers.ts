@@ -45,12 +45,13 @@ export class TimerStore {
     return this.nextDueAt === null ? Number.POSITIVE_INFINITY : this.nextDueAt - Date.now();
   }
 
-  /** Fires every due timer; returns how many fired. Cheap when nothing is due. */
-  async fireDue(now = new Date()): Promise<number> {
-    if (this.nextDueAt === null || this.nextDueAt > now.getTime()) return 0;
+  /** Fires every due timer; returns the events it committed to the outbox. Cheap when nothing is due. */
+  async fireDue(now = new Date()): Promise<GovmeshEvent[]> {
+    if (this.nextDueAt === null || this.nextDueAt > now.getTime()) return [];
     const { schema, dataSource, service, metrics } = this.options;
     const limit = this.options.batchSize ?? 200;
     let fired: DueTimer[] = [];
+    let events: GovmeshEvent[] = [];
     await dataSource.transaction(async (manager) => {
       const rows = await queryRows<DueTimer>(manager, 
         `UPDATE "${schema}"."timers" SET fired_at = now()
@@ -59,7 +60,7 @@ export class TimerStore {
         [now.toISOString(), limit],
       );
       fired = rows;
-      const events: GovmeshEvent[] = rows.map((t) =>
+      events = rows.map((t) =>
         createEvent(
           EventTypes.TimerFired,
           { timerId: t.id, service, purpose: t.purpose, runId: t.run_id, dueAt: new Date(t.due_at).toISOString(), ...(t.payload && Object.keys(t.payload).length ? { payload: t.payload } : {}) },
@@ -73,7 +74,7 @@ export class TimerStore {
     for (const t of fired) metrics.timersFired.inc({ service, purpose: t.purpose });
     // A full batch means more may be due now.
     if (fired.length === limit) this.nextDueAt = 0;
-    return fired.length;
+    return events;
   }
 
   /** Forces a look at the table on the next pass (at start, and for timers other instances set). */

@@ -31,6 +31,11 @@ export interface SubscribeOptions {
   topics: string[];
   /** Resolves once the whole batch is handled; the transport then commits its offsets. */
   handleBatch(batch: IncomingBatch): Promise<void>;
+  /**
+   * Wait up to this long for more messages before handling a batch: larger batches for a
+   * consumer that trades latency for throughput (the audit ledger). 0 or unset: handle at once.
+   */
+  lingerMs?: number;
 }
 
 export interface Subscription {

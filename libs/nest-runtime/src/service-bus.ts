@@ -109,7 +109,8 @@ export class ServiceBus implements OnApplicationBootstrap, BeforeApplicationShut
       this.timers.notify(t.dueAt);
       this.deps.metrics.timersSet.inc({ service: this.service, purpose: t.purpose });
     }
-    if (uow.outgoing.length > 0 || uow.timers.length > 0) this.relay.wake();
+    this.relay.publishCommitted(uow.outgoing);
+    if (uow.timers.length > 0) this.relay.wake();
     if (uow.reservedEffects > 0) this.effects?.wake();
   }
 

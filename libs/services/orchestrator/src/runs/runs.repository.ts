@@ -83,14 +83,16 @@ export class RunsRepository {
     return new Map(rows.map((r) => [r.id, toState(r)]));
   }
 
-  async find(uow: UnitOfWork, id: string): Promise<RunState | null> {
-    const rows = await uow.query<RunRow>(`SELECT ${COLUMNS} FROM ${uow.table('runs')} WHERE id = $1`, [id]);
-    return rows[0] ? toState(rows[0]) : null;
+  /** The runs among `ids` that exist, without locking them (a new id cannot be locked). */
+  async existing(uow: UnitOfWork, ids: readonly string[]): Promise<Map<string, RunState>> {
+    const rows = await uow.query<RunRow>(`SELECT ${COLUMNS} FROM ${uow.table('runs')} WHERE id = ANY($1)`, [[...new Set(ids)]]);
+    return new Map(rows.map((r) => [r.id, toState(r)]));
   }
 
-  async insert(uow: UnitOfWork, runs: readonly RunState[]): Promise<void> {
+  /** Inserts runs; returns the ids inserted (an id that exists already is left as it is). */
+  async insert(uow: UnitOfWork, runs: readonly RunState[]): Promise<Set<string>> {
     const now = new Date().toISOString();
-    await uow.insertMany(
+    const inserted = await uow.insertMany(
       'runs',
       runs.map((run) => ({
         ...mutableRow(run, now),
@@ -103,7 +105,9 @@ export class RunsRepository {
         created_at: run.createdAt.toISOString(),
         deadline_at: run.deadlineAt.toISOString(),
       })),
+      { onConflictDoNothing: true, returning: 'id' },
     );
+    return new Set(inserted.map((r) => r['id'] as string));
   }
 
   async update(uow: UnitOfWork, runs: readonly RunState[]): Promise<void> {

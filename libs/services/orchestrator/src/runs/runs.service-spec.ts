@@ -198,6 +198,21 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     expect(refused).toEqual(expect.arrayContaining(['unstorable_text', 'intent_too_large']));
   });
 
+  it('intents submitted together are committed together, each run created once, a repeated id answered with the existing run', async () => {
+    const base = await baseUrl(h);
+    const ids = Array.from({ length: 40 }, () => `http-${randomUUID()}`);
+    const post = (intentId: string) =>
+      fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ intentId, agentId: 'support-assistant', task: 'status of acc-001' }) });
+    const answers = await Promise.all([...ids, ids[0], ids[1]].map(post));
+    const bodies = (await Promise.all(answers.map((a) => a.json()))) as Array<{ runId: string; created: boolean }>;
+    expect(answers.map((a) => a.status).filter((st) => st === 202)).toHaveLength(40);
+    expect(bodies.filter((b) => b.created).map((b) => b.runId).sort()).toEqual([...ids].sort());
+    await h.settle();
+    const rows = await h.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${SCHEMA}"."runs" WHERE id = ANY($1)`, [ids]);
+    expect(rows[0].n).toBe(40);
+    expect(h.emitted(EventTypes.IntentSubmitted).filter((e) => ids.includes(e.data.intentId))).toHaveLength(40);
+  });
+
   it('a forged timer event for a timer the orchestrator never fired changes nothing and is counted', async () => {
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId));
