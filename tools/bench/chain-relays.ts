@@ -74,6 +74,8 @@ async function main(): Promise<void> {
     await consumer.subscribe({ topic: hop.from, fromBeginning: true });
     await consumer.run({
       autoCommit: true,
+      // The same offset commit cadence as the mesh's KafkaTransport.
+      autoCommitInterval: 1000,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
       eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {

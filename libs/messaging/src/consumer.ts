@@ -33,6 +33,11 @@ interface Item {
   consumed?: Consumed;
 }
 
+/** Largest unit of work a group commit makes of waiting batches. */
+const MAX_GROUP_ITEMS = 500;
+/** Transactions one consumer runs at the same time; batches arriving beyond that are grouped. */
+const MAX_CONCURRENT_COMMITS = 3;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -49,6 +54,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export class EventConsumer {
   private subscription?: Subscription;
+  private readonly waiting: Array<{ batch: IncomingBatch; items: Item[]; resolve: () => void; reject: (err: unknown) => void }> = [];
+  /** Group commits under way; batches wait for a free one. */
+  private committing = 0;
   private readonly byType = new Map<EventType, HandlerRegistration>();
   private readonly byRawTopic = new Map<string, HandlerRegistration>();
   readonly topics: string[];
@@ -106,19 +114,63 @@ export class EventConsumer {
     }
     metrics.consumeBatchSize.observe({ service, topic: batch.topic }, batch.messages.length);
     if (rejected.length > 0) await this.deadLetter(batch, rejected);
-    if (items.length > 0) await this.processWithRetry(batch, items);
+    if (items.length > 0) await this.commitTogether(batch, items);
+  }
+
+  /**
+   * Group commit across partitions: batches that arrive while every commit slot is busy are
+   * handled together in the next free one. Under load, the service commits a few large units of work
+   * instead of one per partition fetch; when idle, a batch is handled at once. A partition never
+   * has two batches waiting (its next fetch comes after this one resolved), so per-key order holds.
+   */
+  private commitTogether(batch: IncomingBatch, items: Item[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ batch, items, resolve, reject });
+      if (this.committing < MAX_CONCURRENT_COMMITS) {
+        this.committing++;
+        setImmediate(() => void this.commitWaiting());
+      }
+    });
+  }
+
+  private async commitWaiting(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const group: typeof this.waiting = [];
+      let size = 0;
+      while (this.waiting.length > 0 && (group.length === 0 || size + this.waiting[0].items.length <= MAX_GROUP_ITEMS)) {
+        const next = this.waiting.shift()!;
+        size += next.items.length;
+        group.push(next);
+      }
+      const batches = group.map((g) => g.batch);
+      const combined: IncomingBatch = {
+        topic: batches.length === 1 ? batches[0].topic : [...new Set(batches.map((b) => b.topic))].join(','),
+        partition: batches[0].partition,
+        messages: batches.flatMap((b) => b.messages),
+        heartbeat: async () => {
+          await Promise.all(batches.map((b) => b.heartbeat()));
+        },
+        isStale: () => batches.every((b) => b.isStale()),
+      };
+      try {
+        await this.processWithRetry(combined, group.flatMap((g) => g.items));
+        for (const g of group) g.resolve();
+      } catch (err) {
+        for (const g of group) g.reject(err);
+      }
+    }
+    this.committing--;
   }
 
   private async deadLetter(batch: IncomingBatch, rejected: Array<{ message: IncomingMessage; rejection: Rejection }>): Promise<void> {
     const { transport, metrics, service, groupId, logger } = this.options;
-    if (batch.topic === Topics.deadLetters) {
-      // Never back into the topic it came from: that is how a bad dead letter loops forever.
-      for (const r of rejected) {
-        metrics.unrecordedDeadLetters.inc({ service, reason: r.rejection.code });
-        logger.error(`${service}: dead letter ${r.message.topic}[${r.message.partition}]@${r.message.offset} not recorded: ${r.rejection.code}: ${r.rejection.message}`);
-      }
-      return;
+    // Never back into the topic a message came from: that is how a bad dead letter loops forever.
+    for (const r of rejected.filter((r) => r.message.topic === Topics.deadLetters)) {
+      metrics.unrecordedDeadLetters.inc({ service, reason: r.rejection.code });
+      logger.error(`${service}: dead letter ${r.message.topic}[${r.message.partition}]@${r.message.offset} not recorded: ${r.rejection.code}: ${r.rejection.message}`);
     }
+    rejected = rejected.filter((r) => r.message.topic !== Topics.deadLetters);
+    if (rejected.length === 0) return;
     await this.retryTransient(batch, () => transport.publish(rejected.map((r) => deadLetterFor(r.message, r.rejection, groupId))));
     for (const r of rejected) {
       metrics.deadLetters.inc({ service, topic: r.message.topic, reason: r.rejection.code });

@@ -22,6 +22,9 @@ function headersToStrings(headers: IHeaders | undefined): Record<string, string>
   return out;
 }
 
+/** How often a consumer commits its offsets. */
+export const COMMIT_INTERVAL_MS = 1000;
+
 const PERMANENT_KAFKA_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'INVALID_RECORD', 'RECORD_LIST_TOO_LARGE', 'INVALID_TOPIC_EXCEPTION', 'CORRUPT_MESSAGE', 'TOPIC_AUTHORIZATION_FAILED']);
 
 function kafkaLogLevel(): logLevel {
@@ -130,6 +133,9 @@ export class KafkaTransport implements Transport {
     let stopping = false;
     await consumer.run({
       autoCommit: true,
+      // Offsets are committed at most this often rather than after every batch: a round trip to
+      // the broker per batch otherwise. What a crash redelivers, the consumer's inbox skips.
+      autoCommitInterval: COMMIT_INTERVAL_MS,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
