@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { createEvent, eventKey, EventTypes, isRunScoped, validateEventData, type EventData, type EventType, type GovmeshEvent } from '@govmesh/contracts';
+import { createEvent, eventKey, isRunScoped, validateEventData, type EventData, type EventType, type GovmeshEvent } from '@govmesh/contracts';
 import { childTraceparent } from '@govmesh/observability';
 import { appendToOutbox } from './outbox';
 
@@ -203,6 +203,3 @@ export async function inUnitOfWork<R>(dataSource: DataSource, schema: string, se
   uow.runAfterCommit();
   return { result, uow };
 }
-
-/** The event a fired timer publishes. */
-export const TIMER_EVENT = EventTypes.TimerFired;

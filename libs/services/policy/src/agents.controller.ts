@@ -1,7 +1,7 @@
 import { BadRequestException, Body, Controller, Get, NotFoundException, Param, Put } from '@nestjs/common';
 import { EventTypes } from '@govmesh/contracts';
 import { ServiceBus } from '@govmesh/nest-runtime';
-import { PolicyRepository } from './agents.repository';
+import { PolicyRepository } from './policy.repository';
 import type { AgentRecord } from './entities';
 
 const TIERS = ['assist', 'prepare', 'execute_low', 'execute_high'];

@@ -5,7 +5,7 @@ import { EventTypes, type GovmeshEvent } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { decideAction, decideIntent, loadPolicyBundle, type PolicyBundle, type PolicyDecision } from '@govmesh/policy-engine';
-import { PolicyRepository, type DecisionRow } from './agents.repository';
+import { PolicyRepository, type DecisionRow } from './policy.repository';
 import { POLICY_SERVICE } from './database';
 
 const GRANT_TTL_SECONDS = 300;

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { AgentsController } from './agents.controller';
-import { PolicyRepository } from './agents.repository';
+import { PolicyRepository } from './policy.repository';
 import { POLICY_DATABASE } from './database';
 import { PolicyDecisionsHandler } from './policy.handlers';
 

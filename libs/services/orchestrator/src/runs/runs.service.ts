@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { EventTypes, type IntentSubmittedV1 } from '@govmesh/contracts';
+import type { UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, ServiceBus, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { DEFAULT_WORKFLOW } from '@govmesh/workflow';
 import { ORCHESTRATOR_SERVICE } from '../database';
@@ -17,7 +18,7 @@ export class RunsService {
   ) {}
 
   /** Intents waiting for the next group commit, with their callers. */
-  private queued: Array<{ intent: IntentSubmittedV1; traceparent?: string; settle: (result: Promise<{ run: RunState; created: boolean }>) => void }> = [];
+  private queued: Array<{ intent: IntentSubmittedV1; traceparent?: string; resolve: (result: { run: RunState; created: boolean }) => void; reject: (err: unknown) => void }> = [];
   private committing = false;
 
   /**
@@ -27,7 +28,7 @@ export class RunsService {
    */
   submitIntent(intent: IntentSubmittedV1, traceparent?: string): Promise<{ run: RunState; created: boolean }> {
     return new Promise((resolve, reject) => {
-      this.queued.push({ intent, traceparent, settle: (result) => result.then(resolve, reject) });
+      this.queued.push({ intent, traceparent, resolve, reject });
       if (!this.committing) void this.commitQueued();
     });
   }
@@ -37,50 +38,51 @@ export class RunsService {
     try {
       while (this.queued.length > 0) {
         const group = this.queued.splice(0, 200);
-        const outcome = this.bus.transaction(async (uow) => {
-          const existing = await this.runs.existing(uow, group.map((g) => g.intent.intentId));
-          const candidates = new Map<string, { run: RunState; traceparent?: string; intent: IntentSubmittedV1 }>();
-          const deadline = deadlineSecondsOf(DEFAULT_WORKFLOW, this.deps.config.runDeadlineSeconds);
-          for (const { intent, traceparent } of group) {
-            if (existing.has(intent.intentId) || candidates.has(intent.intentId)) continue;
-            candidates.set(intent.intentId, { run: newRun(intent, 'http', DEFAULT_WORKFLOW, deadline), traceparent, intent });
-          }
-          // Another instance may have created one of these runs a moment ago: it keeps it.
-          const inserted = await this.runs.insert(uow, [...candidates.values()].map((c) => c.run));
-          const created = new Map<string, RunState>();
-          for (const c of candidates.values()) {
-            if (!inserted.has(c.run.id)) continue;
-            created.set(c.run.id, c.run);
-            uow.emit(EventTypes.IntentSubmitted, c.intent, { traceparent: c.traceparent });
-          }
-          const raced = [...candidates.keys()].filter((id) => !inserted.has(id));
-          if (raced.length > 0) for (const [id, run] of await this.runs.existing(uow, raced)) existing.set(id, run);
-          const runs = [...created.values()];
-          await this.runs.appendTimeline(uow, runs.map((run) => ({ runId: run.id, stepId: null, kind: 'intent_received', eventType: EventTypes.IntentSubmitted, eventId: null, detail: { source: 'http', task: run.task } })));
-          uow.setTimers(runs.map((run) => ({ id: deadlineTimerId(run.id), purpose: 'run_deadline', runId: run.id, dueAt: run.deadlineAt })));
-          uow.afterCommit(() => this.deps.metrics.intentsReceived.inc({ service: ORCHESTRATOR_SERVICE, source: 'http' }, runs.length));
-          return { existing, created };
-        });
-        await outcome.then(
-          ({ existing, created }) => {
-            const answered = new Set<string>();
-            for (const g of group) {
-              const id = g.intent.intentId;
-              const mine = created.get(id);
-              // The first submission of an id in the group created the run; the others see it.
-              const first = mine !== undefined && !answered.has(id);
-              answered.add(id);
-              g.settle(Promise.resolve({ run: existing.get(id) ?? mine!, created: first }));
-            }
-          },
-          (err: unknown) => {
-            for (const g of group) g.settle(Promise.reject(err));
-          },
-        );
+        let outcome: { existing: Map<string, RunState>; created: Map<string, RunState> };
+        try {
+          outcome = await this.bus.transaction((uow) => this.createRuns(uow, group));
+        } catch (err) {
+          for (const g of group) g.reject(err);
+          continue;
+        }
+        const answered = new Set<string>();
+        for (const g of group) {
+          const id = g.intent.intentId;
+          const mine = outcome.created.get(id);
+          // The first submission of an id in the group created the run; the others see it.
+          g.resolve({ run: outcome.existing.get(id) ?? mine!, created: mine !== undefined && !answered.has(id) });
+          answered.add(id);
+        }
       }
     } finally {
       this.committing = false;
     }
+  }
+
+  /** One group's runs, timelines, deadlines and intent events, in the group's transaction. */
+  private async createRuns(uow: UnitOfWork, group: ReadonlyArray<{ intent: IntentSubmittedV1; traceparent?: string }>) {
+    const existing = await this.runs.existing(uow, group.map((g) => g.intent.intentId));
+    const candidates = new Map<string, { run: RunState; traceparent?: string; intent: IntentSubmittedV1 }>();
+    const deadline = deadlineSecondsOf(DEFAULT_WORKFLOW, this.deps.config.runDeadlineSeconds);
+    for (const { intent, traceparent } of group) {
+      if (existing.has(intent.intentId) || candidates.has(intent.intentId)) continue;
+      candidates.set(intent.intentId, { run: newRun(intent, 'http', DEFAULT_WORKFLOW, deadline), traceparent, intent });
+    }
+    // Another instance may have created one of these runs a moment ago: it keeps it.
+    const inserted = await this.runs.insert(uow, [...candidates.values()].map((c) => c.run));
+    const created = new Map<string, RunState>();
+    for (const c of candidates.values()) {
+      if (!inserted.has(c.run.id)) continue;
+      created.set(c.run.id, c.run);
+      uow.emit(EventTypes.IntentSubmitted, c.intent, { traceparent: c.traceparent });
+    }
+    const raced = [...candidates.keys()].filter((id) => !inserted.has(id));
+    if (raced.length > 0) for (const [id, run] of await this.runs.existing(uow, raced)) existing.set(id, run);
+    const runs = [...created.values()];
+    await this.runs.appendTimeline(uow, runs.map((run) => ({ runId: run.id, stepId: null, kind: 'intent_received', eventType: EventTypes.IntentSubmitted, eventId: null, detail: { source: 'http', task: run.task } })));
+    uow.setTimers(runs.map((run) => ({ id: deadlineTimerId(run.id), purpose: 'run_deadline', runId: run.id, dueAt: run.deadlineAt })));
+    uow.afterCommit(() => this.deps.metrics.intentsReceived.inc({ service: ORCHESTRATOR_SERVICE, source: 'http' }, runs.length));
+    return { existing, created };
   }
 
   /**
