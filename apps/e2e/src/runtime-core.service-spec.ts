@@ -3,6 +3,7 @@ import { Injectable, Module } from '@nestjs/common';
 import { EventTypes, Headers, Topics } from '@govmesh/contracts';
 import { HandlesEvents, toOutgoingMessage, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
+import { POLICY_DATABASE, PolicyServiceModule } from '@govmesh/service-policy';
 import { TELEMETRY_DATABASE, TelemetryServiceModule } from '@govmesh/service-telemetry';
 import { VERIFIER_DATABASE } from '@govmesh/service-verifier';
 import { ServiceHarness } from '@govmesh/testing';
@@ -112,5 +113,41 @@ describe('runtime core: no dead-letter loops', () => {
     expect(h.published(Topics.deadLetters).length).toBe(before + 1);
     const [row] = await h.query<{ value_encoding: string }>(`SELECT value_encoding FROM "telemetry"."dead_letters" WHERE length(message_key) = 500`);
     expect(row.value_encoding).toBe('base64');
+  });
+});
+
+describe('runtime core: registry events', () => {
+  let h: ServiceHarness;
+
+  beforeAll(async () => {
+    h = await ServiceHarness.start({ modules: [PolicyServiceModule, TelemetryServiceModule], schemas: [POLICY_DATABASE.schema, TELEMETRY_DATABASE.schema] });
+    await h.app.listen(0, '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('an agent registered and then changed emits two events keyed by the agent id, both in the audit chain', async () => {
+    const base = (await h.app.getUrl()).replace('[::1]', '127.0.0.1');
+    const agentId = `agent-${randomUUID()}`;
+    const put = (body: Record<string, unknown>) => fetch(`${base}/v1/agents/${agentId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await put({ version: '1.0.0', owner: 'support-operations', tier: 'assist' })).status).toBe(200);
+    expect((await put({ version: '1.1.0', owner: 'support-operations', tier: 'execute_low' })).status).toBe(200);
+    await h.settle();
+    await new Promise((r) => setTimeout(r, 200));
+    await h.settle();
+    const changes = h.emitted(EventTypes.AgentChanged).filter((e) => e.data.agentId === agentId);
+    expect(changes.map((e) => [e.data.change, e.data.agent.tier, e.data.previous?.tier ?? null])).toEqual([
+      ['registered', 'assist', null],
+      ['updated', 'execute_low', 'assist'],
+    ]);
+    const keys = h.published(Topics.registry).filter((m) => m.key === agentId);
+    expect(keys).toHaveLength(2);
+    const audited = await h.query<{ type: string; run_id: string | null }>(`SELECT type, run_id FROM "telemetry"."audit_records" WHERE payload->'data'->>'agentId' = $1 ORDER BY seq`, [agentId]);
+    expect(audited).toEqual([
+      { type: EventTypes.AgentChanged, run_id: null },
+      { type: EventTypes.AgentChanged, run_id: null },
+    ]);
   });
 });

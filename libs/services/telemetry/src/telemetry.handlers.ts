@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { appendToChain, GENESIS_HASH, payloadDigest, verifyChain, type ChainVerdict } from '@govmesh/audit-chain';
-import { EVENT_CATALOG, Headers, MAX_KEY_LENGTH, Topics, type EventType } from '@govmesh/contracts';
+import { EVENT_CATALOG, eventKey, Headers, isRunScoped, MAX_KEY_LENGTH, Topics, type EventType } from '@govmesh/contracts';
 import { HandlesEvents, HandlesRawTopics, type BatchEventHandler, type Consumed, type IncomingMessage, type RawMessageHandler, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { TELEMETRY_SERVICE } from './database';
@@ -110,7 +110,8 @@ export class AuditHandler implements BatchEventHandler {
       batch.map(({ event, message }) => ({
         eventId: event.id,
         type: event.type,
-        runId: event.correlationid ?? event.subject ?? null,
+        // Registry events (an agent changed) belong to no run; their entity is in the payload.
+        runId: isRunScoped(event.type) ? eventKey(event.type, event.data) : null,
         topic: message.topic,
         occurredAt: new Date(event.time),
         payload: event as unknown as Record<string, unknown>,

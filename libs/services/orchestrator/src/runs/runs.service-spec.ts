@@ -213,6 +213,22 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     expect(h.emitted(EventTypes.IntentSubmitted).filter((e) => ids.includes(e.data.intentId))).toHaveLength(40);
   });
 
+  it('a cancel with a bad reason or for an unknown run is refused with a reason, never a 500', async () => {
+    const base = await baseUrl(h);
+    const cancel = (id: string, body: string, type = 'application/json') => fetch(`${base}/v1/runs/${encodeURIComponent(id)}/cancel`, { method: 'POST', headers: { 'content-type': type }, body });
+    const runId = `r-${randomUUID()}`;
+    await h.send(admitted(h, runId, 'require_approval'));
+    const numeric = await cancel(runId, JSON.stringify({ reason: 42 }));
+    expect({ status: numeric.status, body: await numeric.json() }).toMatchObject({ status: 400, body: { code: 'invalid_reason' } });
+    const long = await cancel(runId, JSON.stringify({ reason: 'x'.repeat(2001) }));
+    expect(long.status).toBe(400);
+    const malformed = await cancel(runId, '{"reason":');
+    expect(malformed.status).toBe(400);
+    const unknown = await cancel(`nobody-${'z'.repeat(300)}`, '{}');
+    expect({ status: unknown.status, body: await unknown.json() }).toMatchObject({ status: 404, body: { code: 'run_not_found' } });
+    expect(await runRow(h, runId)).toMatchObject({ status: 'awaiting_approval' });
+  });
+
   it('a forged timer event for a timer the orchestrator never fired changes nothing and is counted', async () => {
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId));
