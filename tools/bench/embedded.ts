@@ -3,6 +3,7 @@
  * transport) under load through its HTTP ingress, next to a bare PGlite loop doing the same
  * Postgres work as the peers in ../shared/bench-peers. See tools/bench/README.md.
  */
+import { Cleanups, withTimeout } from './cleanup';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
@@ -72,50 +73,11 @@ const remainingMs = () => CONFIG.timeLimitS * 1000 - (Date.now() - T0);
 /** A timeout that leaves `reserveMs` of the global budget for what follows. */
 const boundedTimeout = (wantedMs: number, reserveMs = 30000) => Math.max(5000, Math.min(wantedMs, remainingMs() - reserveMs));
 
-async function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`)), timeoutMs)))]);
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
-
-const cleanups: Array<{ name: string; fn: () => Promise<unknown> }> = [];
-let cleaning: Promise<void> | undefined;
+const cleanups = new Cleanups(log);
 /** Last-resort state for the `exit` hook: what must not outlive the benchmark. */
-const leftovers = { pids: new Set<number>(), dirs: new Set<string>() };
-
-function onCleanup(name: string, fn: () => Promise<unknown>): () => Promise<void> {
-  const entry = { name, fn };
-  cleanups.push(entry);
-  return async () => {
-    const i = cleanups.indexOf(entry);
-    if (i >= 0) cleanups.splice(i, 1);
-    await withTimeout(fn(), 20000, name).catch((err) => log(`cleanup of ${name} failed: ${(err as Error).message}`));
-  };
-}
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { name, fn } = cleanups.pop()!;
-      await withTimeout(fn(), 20000, name).catch((err) => log(`cleanup of ${name} failed: ${(err as Error).message}`));
-    }
-  })();
-  return cleaning;
-}
-
-process.on('exit', () => {
-  for (const pid of leftovers.pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  for (const dir of leftovers.dirs) rmSync(dir, { recursive: true, force: true });
-});
+const leftovers = { pids: cleanups.pids, dirs: cleanups.dirs };
+const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.add(name, fn);
+const cleanup = () => cleanups.runAll();
 
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(os.tmpdir(), prefix));

@@ -2,6 +2,7 @@
  * `npm run bench`: the distributed mesh against a bare kafkajs relay chain with the same number
  * of hops, measured in one run on one machine. See tools/bench/README.md.
  */
+import { Cleanups, withTimeout } from './cleanup';
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -105,50 +106,10 @@ const remainingMs = () => CONFIG.timeLimitS * 1000 - (Date.now() - T0);
 /** A drain timeout that leaves `reserveMs` of the global budget for what follows. */
 const boundedTimeout = (wantedMs: number, reserveMs = 60000) => Math.max(5000, Math.min(wantedMs, remainingMs() - reserveMs));
 
-const cleanups: Array<{ name: string; fn: () => Promise<unknown> }> = [];
-const trackedPids = new Set<number>();
-let cleaning: Promise<void> | undefined;
-
-function onCleanup(name: string, fn: () => Promise<unknown>): () => Promise<void> {
-  const entry = { name, fn };
-  cleanups.push(entry);
-  // Running it early removes it from the list.
-  return async () => {
-    const i = cleanups.indexOf(entry);
-    if (i >= 0) cleanups.splice(i, 1);
-    await withTimeout(fn(), 20000, name).catch((err) => log(`cleanup of ${name} failed: ${(err as Error).message}`));
-  };
-}
-
-async function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`)), timeoutMs)))]);
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const { name, fn } = cleanups.pop()!;
-      await withTimeout(fn(), 20000, name).catch((err) => log(`cleanup of ${name} failed: ${(err as Error).message}`));
-    }
-  })();
-  return cleaning;
-}
-
-process.on('exit', () => {
-  // Last resort if cleanup could not run (or did not finish): no child outlives the benchmark.
-  for (const pid of trackedPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+const cleanups = new Cleanups(log);
+const trackedPids = cleanups.pids;
+const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.add(name, fn);
+const cleanup = () => cleanups.runAll();
 
 // ------------------------------------------------------------------------------------ results state
 
