@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     modules: ALL_SERVICE_MODULES,
   });
   const port = Number(new URL(await app.getUrl()).port);
-  const base = `http://localhost:${port}`;
+  const base = `http://127.0.0.1:${port}`;
   const logger = new Logger('govmesh');
   logger.log(`health: ${base}/health   metrics: ${base}/metrics   intents: POST ${base}/v1/intents`);
   if (process.env['GOVMESH_DEMO'] !== 'false') {

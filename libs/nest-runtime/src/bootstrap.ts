@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { Logger, Module, type LogLevel, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NextFunction, Request, Response } from 'express';
+import { GovmeshMetrics } from '@govmesh/observability';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RuntimeModule } from './runtime.module';
 import { GOVMESH_CONFIG } from './tokens';
@@ -34,12 +36,32 @@ export async function createGovmeshApp(options: BootOptions): Promise<NestExpres
   @Module({ imports: [RuntimeModule.forRoot({ processName: options.processName, defaultPort: options.defaultPort }), ...options.modules] })
   class GovmeshAppModule {}
   const level = (env['LOG_LEVEL'] as GovmeshConfig['logLevel']) ?? 'info';
-  const app = await NestFactory.create<NestExpressApplication>(GovmeshAppModule, { logger: LEVELS[level], abortOnError: false });
+  // No form or text parsers: a body any web page can send cross-site never reaches a controller.
+  const app = await NestFactory.create<NestExpressApplication>(GovmeshAppModule, { logger: LEVELS[level], abortOnError: false, bodyParser: false });
+  app.use(requireJsonBodies(options.processName, app.get(GovmeshMetrics)));
   app.useBodyParser('json', { limit: '256kb' });
   // Only real shutdown signals: listening on the fault signals too (Nest's default) turns a V8
   // fatal error into a process that spins forever instead of exiting.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   return app;
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Every request body must be JSON: anything else is refused with 415 and a reason, counted and
+ * logged, before a parser or a controller sees it. A request without a body passes.
+ */
+export function requireJsonBodies(processName: string, metrics: GovmeshMetrics) {
+  const logger = new Logger(processName);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (!BODY_METHODS.has(req.method) || !hasBody || type === 'application/json') return next();
+    metrics.httpRefusals.inc({ process: processName, reason: 'unsupported_media_type' });
+    logger.warn(`${req.method} ${req.path} refused: content-type "${type || 'none'}" is not application/json`);
+    res.status(415).json({ code: 'unsupported_media_type', message: `request bodies must be application/json, not "${type || 'none'}"` });
+  };
 }
 
 /** Starts a process and listens; a configuration error stops it with a message naming the variable. */
@@ -49,7 +71,7 @@ export async function bootstrapGovmesh(options: BootOptions): Promise<NestExpres
   try {
     const app = await createGovmeshApp(options);
     const config = app.get<GovmeshConfig>(GOVMESH_CONFIG);
-    await app.listen(config.port, '0.0.0.0');
+    await app.listen(config.port, config.host);
     logger.log(`${options.processName} (${config.mode}) serving http://localhost:${config.port}  (/health, /metrics)`);
     return app;
   } catch (err) {

@@ -82,6 +82,7 @@ describe('toGovmeshConfig', () => {
     expect(configFor({}, 'embedded', 3000)).toEqual({
       mode: 'embedded',
       port: 3000,
+      host: '127.0.0.1',
       logLevel: 'info',
       kafka: undefined,
       databaseUrl: undefined,

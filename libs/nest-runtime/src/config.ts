@@ -6,6 +6,7 @@ import * as Joi from 'joi';
  */
 export const CONFIG_SCHEMA = Joi.object({
   PORT: Joi.number().port().description('HTTP port for /health, /metrics and APIs'),
+  GOVMESH_HOST: Joi.string().hostname().description('Address to listen on (default 127.0.0.1 embedded, 0.0.0.0 distributed)'),
   KAFKA_BROKERS: Joi.string()
     .pattern(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/)
     .description('Comma-separated Kafka bootstrap brokers; with DATABASE_URL selects distributed mode'),
@@ -40,6 +41,8 @@ const DEV_GRANT_SECRET = 'govmesh-embedded-development-grant-secret-not-for-prod
 export interface GovmeshConfig {
   mode: 'embedded' | 'distributed';
   port: number;
+  /** Address to listen on. */
+  host: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   kafka?: { brokers: string[]; clientId: string; topicPartitions: number; partitionsConcurrency: number; groupPrefix: string; sessionTimeoutMs: number };
   databaseUrl?: string;
@@ -66,6 +69,8 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
   return {
     mode: distributed ? 'distributed' : 'embedded',
     port: (env['PORT'] as number | undefined) ?? defaultPort,
+    // Embedded mode is a developer's machine: reachable from it only unless told otherwise.
+    host: (env['GOVMESH_HOST'] as string | undefined) ?? (distributed ? '0.0.0.0' : '127.0.0.1'),
     logLevel: env['LOG_LEVEL'] as GovmeshConfig['logLevel'],
     kafka: distributed
       ? {

@@ -38,6 +38,7 @@ export class GovmeshMetrics {
   readonly effectsPerformed: Counter<'service' | 'kind' | 'outcome'>;
   readonly effectDuration: Histogram<'service' | 'kind'>;
   readonly effectsInFlight: Gauge<'service'>;
+  readonly httpRefusals: Counter<'process' | 'reason'>;
 
   constructor() {
     const r = [this.registry];
@@ -68,6 +69,7 @@ export class GovmeshMetrics {
     this.effectsPerformed = new Counter({ name: 'govmesh_effects_performed_total', help: 'Side effects performed outside transactions, by outcome', labelNames: ['service', 'kind', 'outcome'], registers: r });
     this.effectDuration = new Histogram({ name: 'govmesh_effect_duration_seconds', help: 'Time to perform one side effect (outside any transaction)', labelNames: ['service', 'kind'], buckets: LATENCY_BUCKETS, registers: r });
     this.effectsInFlight = new Gauge({ name: 'govmesh_effects_in_flight', help: 'Side effects being performed now', labelNames: ['service'], registers: r });
+    this.httpRefusals = new Counter({ name: 'govmesh_http_requests_refused_total', help: 'HTTP requests refused before reaching a controller, by reason', labelNames: ['process', 'reason'], registers: r });
     this.auditRecords = new Counter({ name: 'govmesh_audit_records_total', help: 'Records appended to the audit chain', labelNames: ['service'], registers: r });
   }
 }

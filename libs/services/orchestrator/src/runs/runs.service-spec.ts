@@ -229,6 +229,16 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     expect(await runRow(h, runId)).toMatchObject({ status: 'awaiting_approval' });
   });
 
+  it('refuses a body that is not JSON with 415 and a reason, so a cross-site form post never starts a run', async () => {
+    const base = await baseUrl(h);
+    const form = await fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'agentId=support-assistant&task=freeze%20acc-001' });
+    expect({ status: form.status, body: await form.json() }).toMatchObject({ status: 415, body: { code: 'unsupported_media_type' } });
+    const text = await fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"agentId":"support-assistant","task":"t"}' });
+    expect(text.status).toBe(415);
+    const refused = (await h.metrics.httpRefusals.get()).values.find((v) => v.labels['reason'] === 'unsupported_media_type');
+    expect(refused?.value).toBeGreaterThanOrEqual(2);
+  });
+
   it('a forged timer event for a timer the orchestrator never fired changes nothing and is counted', async () => {
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId));
