@@ -59,11 +59,11 @@ describe('runtime core: consuming and relaying', () => {
     const runId = `r-${randomUUID()}`;
     const good = [1, 2, 3].map((i) => h.event(EventTypes.ContextRetrieved, { runId: `${runId}-${i}`, stepId: 'retrieve', citations: [], withheld: 0 }));
     const rows = [
-      toOutgoingMessage(good[0], good[0].data.runId),
+      toOutgoingMessage(good[0]),
       { topic: 'govmesh.nowhere', key: runId, value: Buffer.from('{"not":"published"}'), headers: {} },
-      toOutgoingMessage(good[1], good[1].data.runId),
+      toOutgoingMessage(good[1]),
       { topic: Topics.outcomes, key: runId, value: Buffer.from(`{"pad":"${'x'.repeat(300 * 1024)}"}`), headers: {} },
-      toOutgoingMessage(good[2], good[2].data.runId),
+      toOutgoingMessage(good[2]),
     ];
     await h.query('BEGIN');
     for (const [i, m] of rows.entries()) {

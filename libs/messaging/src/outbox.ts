@@ -6,7 +6,8 @@ import { queryRows } from './unit-of-work';
 import { WakeableLoop } from './wakeable-loop';
 import { PermanentPublishError, type MessagingLogger, type OutgoingMessage, type Transport } from './transport';
 
-export function toOutgoingMessage(event: GovmeshEvent, key: string | null): OutgoingMessage {
+/** The message of an event, keyed as its type declares unless a key is given. */
+export function toOutgoingMessage(event: GovmeshEvent, key: string | null = eventKey(event.type, event.data)): OutgoingMessage {
   const headers: Record<string, string> = {
     [Headers.contentType]: CLOUDEVENTS_CONTENT_TYPE,
     [Headers.eventType]: event.type,
@@ -19,7 +20,7 @@ export function toOutgoingMessage(event: GovmeshEvent, key: string | null): Outg
 /** Appends events to the service's outbox inside the caller's transaction, keyed as their type declares. */
 export async function appendToOutbox(manager: EntityManager, schema: string, events: GovmeshEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const messages = events.map((event) => toOutgoingMessage(event, eventKey(event.type, event.data)));
+  const messages = events.map((event) => toOutgoingMessage(event));
   await manager.query(
     `INSERT INTO "${schema}"."outbox" (event_id, topic, message_key, value, headers)
      SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::text[], $5::jsonb[])`,
@@ -121,10 +122,9 @@ export class OutboxRelay {
   }
 
   private async publishNow(events: readonly GovmeshEvent[]): Promise<void> {
-    const { transport, metrics, service, logger } = this.options;
-    const messages = events.map((e) => toOutgoingMessage(e, eventKey(e.type, e.data)));
-    const max = this.options.maxMessageBytes;
-    if (messages.some((m) => !topicSpec(m.topic) || (max !== undefined && m.value.length > max))) {
+    const { transport, service, logger } = this.options;
+    const messages = events.map((e) => toOutgoingMessage(e));
+    if (messages.some((m) => this.refuseLocally(m.topic, m.value.length))) {
       // A row to set aside: the loop's claiming transaction does that with its reason.
       this.wake(true);
       return;
@@ -136,11 +136,7 @@ export class OutboxRelay {
       this.wake(true);
       return;
     }
-    const started = Date.now();
-    for (const e of events) {
-      metrics.messagesPublished.inc({ service, topic: EVENT_CATALOG[e.type].topic });
-      metrics.outboxPublishLag.observe({ service }, Math.max(0, started - Date.parse(e.time)) / 1000);
-    }
+    this.countPublished(events.map((e) => ({ topic: EVENT_CATALOG[e.type].topic, committedAt: Date.parse(e.time) })));
     // Deleted a moment later, many commits' rows in one statement, off the path of the next hop.
     this.published.push(...events.map((e) => e.id));
     this.deleting ??= new Promise<void>((resolve) => setTimeout(resolve, PUBLISHED_DELETE_DELAY_MS)).then(() => this.deletePublished());
@@ -193,22 +189,25 @@ export class OutboxRelay {
       claimed.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
       const failed = await this.publishIsolatingPoison(claimed);
       if (failed.length > 0) await this.setAside(manager, failed);
-      const now = Date.now();
       metrics.outboxPending.set({ service }, claimed.length === limit ? limit : 0);
       const bad = new Set(failed.map((f) => f.row.seq));
-      for (const row of claimed) {
-        if (bad.has(row.seq)) continue;
-        metrics.messagesPublished.inc({ service, topic: row.topic });
-        metrics.outboxPublishLag.observe({ service }, Math.max(0, now - new Date(row.created_at).getTime()) / 1000);
-      }
+      this.countPublished(claimed.filter((row) => !bad.has(row.seq)).map((row) => ({ topic: row.topic, committedAt: new Date(row.created_at).getTime() })));
       return claimed.length;
     });
   }
 
-  /** A row that cannot be published whatever the retries; checked before the broker sees it. */
-  private refuseLocally(row: OutboxRow): PermanentPublishError | null {
-    if (!topicSpec(row.topic)) return new PermanentPublishError('unknown_topic', `topic ${row.topic} is not in the topic registry`);
-    const bytes = Buffer.byteLength(row.value, 'utf8');
+  private countPublished(messages: ReadonlyArray<{ topic: string; committedAt: number }>): void {
+    const { metrics, service } = this.options;
+    const now = Date.now();
+    for (const m of messages) {
+      metrics.messagesPublished.inc({ service, topic: m.topic });
+      metrics.outboxPublishLag.observe({ service }, Math.max(0, now - m.committedAt) / 1000);
+    }
+  }
+
+  /** A message that cannot be published whatever the retries; checked before the broker sees it. */
+  private refuseLocally(topic: string, bytes: number): PermanentPublishError | null {
+    if (!topicSpec(topic)) return new PermanentPublishError('unknown_topic', `topic ${topic} is not in the topic registry`);
     const max = this.options.maxMessageBytes;
     if (max !== undefined && bytes > max) return new PermanentPublishError('too_large', `event is ${bytes} bytes, above the message limit of ${max}`);
     return null;
@@ -223,7 +222,7 @@ export class OutboxRelay {
     const failed: Array<{ row: OutboxRow; error: PermanentPublishError }> = [];
     const sendable: OutboxRow[] = [];
     for (const row of rows) {
-      const refusal = this.refuseLocally(row);
+      const refusal = this.refuseLocally(row.topic, Buffer.byteLength(row.value, 'utf8'));
       if (refusal) failed.push({ row, error: refusal });
       else sendable.push(row);
     }

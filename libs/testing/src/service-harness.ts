@@ -68,7 +68,7 @@ export class ServiceHarness {
 
   /** Publishes events (or raw messages) and waits until the service has handled everything. */
   async send(...items: Array<GovmeshEvent | OutgoingMessage>): Promise<void> {
-    const messages = items.map((item) => ('specversion' in item ? toOutgoingMessage(item, eventKey(item.type, item.data)) : item));
+    const messages = items.map((item) => ('specversion' in item ? toOutgoingMessage(item) : item));
     await this.transport.publish(messages);
     await this.settle();
   }
