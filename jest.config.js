@@ -22,7 +22,8 @@ const transform = {
         target: 'es2022',
         keepClassNames: true,
       },
-      module: { type: 'commonjs' },
+      // `import()` stays a dynamic import: ES-module-only packages (jose) load through it.
+      module: { type: 'commonjs', ignoreDynamic: true },
     },
   ],
 };

@@ -94,7 +94,8 @@ async function generate(service: string, name: string): Promise<void> {
   // Schemas other than the service's own (the sandbox system of record) are created here.
   const others = [...new Set([...changes.up.join('\n').matchAll(/CREATE TABLE "(\w+)"\./g)].map((m) => m[1]))].filter((s) => s !== definition.schema);
   changes.up.unshift(...others.map((s) => `CREATE SCHEMA IF NOT EXISTS "${s}"`));
-  const dir = join(__dirname, '../../libs/services', service, 'src/migrations');
+  // The identity store belongs to the runtime every process shares; services keep their own.
+  const dir = service === 'identity' ? join(__dirname, '../../libs/nest-runtime/src/auth/migrations') : join(__dirname, '../../libs/services', service, 'src/migrations');
   const timestamp = Date.now();
   const file = join(dir, `${timestamp}-${name}.ts`);
   writeFileSync(file, migrationSource(pascal(name), timestamp, changes.up, changes.down));

@@ -1,4 +1,4 @@
-import type { ServiceDatabaseDefinition } from '@govmesh/nest-runtime';
+import { IDENTITY_DATABASE, type ServiceDatabaseDefinition } from '@govmesh/nest-runtime';
 import { CONTEXT_DATABASE } from '@govmesh/service-context';
 import { MODEL_ROUTER_DATABASE } from '@govmesh/service-model-router';
 import { ORCHESTRATOR_DATABASE } from '@govmesh/service-orchestrator';
@@ -9,6 +9,7 @@ import { VERIFIER_DATABASE } from '@govmesh/service-verifier';
 
 /** Every service's database definition, for the migration tools and the drift check. */
 export const SERVICE_DATABASES: ServiceDatabaseDefinition[] = [
+  IDENTITY_DATABASE,
   POLICY_DATABASE,
   ORCHESTRATOR_DATABASE,
   MODEL_ROUTER_DATABASE,

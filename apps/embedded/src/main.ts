@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { bootstrapGovmesh } from '@govmesh/nest-runtime';
+import { ApiKeyStore, bootstrapGovmesh } from '@govmesh/nest-runtime';
 import { ALL_SERVICE_MODULES } from './modules';
 import { runDemo } from './demo';
 
@@ -18,9 +18,10 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   const logger = new Logger('govmesh');
   logger.log(`health: ${base}/health   metrics: ${base}/metrics   intents: POST ${base}/v1/intents`);
-  if (process.env['GOVMESH_DEMO'] !== 'false') {
+  const operatorKey = app.get(ApiKeyStore).operatorKey;
+  if (process.env['GOVMESH_DEMO'] !== 'false' && operatorKey) {
     try {
-      await runDemo(base, (line) => process.stdout.write(`${line}\n`));
+      await runDemo(base, operatorKey, (line) => process.stdout.write(`${line}\n`));
     } catch (err) {
       logger.error(`demo failed: ${(err as Error).message}`);
     }

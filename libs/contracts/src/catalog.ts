@@ -13,7 +13,7 @@ import {
   VerificationRequestedV1,
 } from './events/steps';
 import { ApprovalRequestedV1, RunCompletedV1 } from './events/run';
-import { AgentChangedV1 } from './events/registry';
+import { AgentChangedV1, PolicyActivatedV1 } from './events/registry';
 import { TimerFiredV1 } from './events/timer';
 
 /**
@@ -37,6 +37,7 @@ export const EventTypes = {
   RunCompleted: 'govmesh.run.completed.v1',
   TimerFired: 'govmesh.timer.fired.v1',
   AgentChanged: 'govmesh.agent.changed.v1',
+  PolicyActivated: 'govmesh.policy.activated.v1',
 } as const;
 
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
@@ -45,7 +46,7 @@ export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
  * The data field whose value is the Kafka key of an event: the run id for run-scoped events, the
  * entity's id for registry events. Every event of one key stays in order on one partition.
  */
-export type EventKeyField = 'runId' | 'intentId' | 'agentId';
+export type EventKeyField = 'runId' | 'intentId' | 'agentId' | 'policySet';
 
 export interface EventDefinition<S extends TSchema = TSchema> {
   readonly type: EventType;
@@ -76,6 +77,7 @@ export const EVENT_CATALOG = {
   [EventTypes.RunCompleted]: define(EventTypes.RunCompleted, Topics.results, RunCompletedV1, 'The final result of a run.'),
   [EventTypes.TimerFired]: define(EventTypes.TimerFired, Topics.timers, TimerFiredV1, 'A durable timer of a run came due (a run deadline).'),
   [EventTypes.AgentChanged]: define(EventTypes.AgentChanged, Topics.registry, AgentChangedV1, 'An agent was registered or changed in the registry.', 'agentId'),
+  [EventTypes.PolicyActivated]: define(EventTypes.PolicyActivated, Topics.registry, PolicyActivatedV1, 'A policy set version became the one every decision uses.', 'policySet'),
 } as const;
 
 type Catalog = typeof EVENT_CATALOG;
@@ -84,7 +86,8 @@ export type EventData<T extends EventType> = Static<Catalog[T]['schema']>;
 
 /** Whether events of this type belong to one run (keyed by the run id, which the intent id is). */
 export function isRunScoped(type: EventType): boolean {
-  return EVENT_CATALOG[type].key !== 'agentId';
+  const key = EVENT_CATALOG[type].key;
+  return key === 'runId' || key === 'intentId';
 }
 
 /** The Kafka key of an event, from the field its type declares. */

@@ -33,8 +33,19 @@ export type RejectionCode =
   | 'schema_invalid'
   | 'unstorable_text';
 
+/** Messages that decode but that policy refuses on their merits: unproven or replayed intents. */
+export type IntentRefusalCode =
+  | 'intent_unsigned'
+  | 'intent_signature_invalid'
+  | 'intent_key_unknown'
+  | 'intent_key_revoked'
+  | 'intent_stale'
+  | 'intent_from_future'
+  | 'intent_timestamp_invalid'
+  | 'intent_replayed';
+
 export interface Rejection {
-  code: RejectionCode | 'handler_failed';
+  code: RejectionCode | IntentRefusalCode | 'handler_failed';
   message: string;
 }
 

@@ -3,9 +3,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { EventData, EventType } from './catalog';
 
 /**
- * CloudEvents 1.0, structured JSON mode, with three extensions:
- * `correlationid` (the run id), `causationid` (the event that caused this one) and
- * `traceparent` (W3C Trace Context, also copied into the Kafka headers).
+ * CloudEvents 1.0, structured JSON mode, with these extensions:
+ * `correlationid` (the run id), `causationid` (the event that caused this one),
+ * `traceparent` (W3C Trace Context, also copied into the Kafka headers), and on intents
+ * `govmeshsig` / `govmeshsigner` (the detached signature and whose key made it).
  */
 export const CloudEventEnvelope = Type.Object(
   {
@@ -20,6 +21,8 @@ export const CloudEventEnvelope = Type.Object(
     correlationid: Type.Optional(Type.String({ maxLength: 128 })),
     causationid: Type.Optional(Type.String({ maxLength: 128 })),
     traceparent: Type.Optional(Type.String({ pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' })),
+    govmeshsig: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{86}$', description: "an intent's detached Ed25519 signature (base64url), see docs/signing.md" })),
+    govmeshsigner: Type.Optional(Type.Union([Type.Literal('agent'), Type.Literal('ingress')], { description: "whose key made govmeshsig: the agent version's, or the HTTP ingress's" })),
     data: Type.Unknown(),
   },
   { additionalProperties: true },
@@ -39,6 +42,8 @@ export interface NewEventOptions {
   traceparent?: string;
   id?: string;
   time?: Date;
+  /** Extension attributes: names of lowercase letters and digits, never a core attribute's. */
+  extensions?: Record<string, string>;
 }
 
 export function createEvent<T extends EventType>(type: T, data: EventData<T>, options: NewEventOptions): GovmeshEvent<T> {
@@ -55,6 +60,10 @@ export function createEvent<T extends EventType>(type: T, data: EventData<T>, op
   if (options.correlationId !== undefined) event.correlationid = options.correlationId;
   if (options.causationId !== undefined) event.causationid = options.causationId;
   if (options.traceparent !== undefined) event.traceparent = options.traceparent;
+  for (const [name, value] of Object.entries(options.extensions ?? {})) {
+    if (!/^[a-z0-9]{1,20}$/.test(name) || name in event) throw new Error(`"${name}" cannot be a CloudEvents extension attribute here`);
+    (event as unknown as Record<string, unknown>)[name] = value;
+  }
   return event;
 }
 

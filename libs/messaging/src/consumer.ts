@@ -257,6 +257,10 @@ export class EventConsumer {
         for (const m of raw) uow.afterCommit(() => metrics.messagesConsumed.inc({ service, topic: m.topic, type: m.topic }));
       }
     });
+    for (const r of uow.refused) {
+      metrics.deadLetters.inc({ service, topic: r.topic, reason: r.rejection.code });
+      this.options.logger.warn(`${service}: refused a message from ${r.topic}: ${r.rejection.code}: ${r.rejection.message}`);
+    }
     this.options.onCommitted?.(uow);
   }
 

@@ -19,12 +19,21 @@ export function toOutgoingMessage(event: GovmeshEvent, key: string | null = even
 
 /** Appends events to the service's outbox inside the caller's transaction, keyed as their type declares. */
 export async function appendToOutbox(manager: EntityManager, schema: string, events: GovmeshEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const messages = events.map((event) => toOutgoingMessage(event));
+  await appendMessagesToOutbox(
+    manager,
+    schema,
+    events.map((event) => ({ id: event.id, message: toOutgoingMessage(event) })),
+  );
+}
+
+/** Appends prepared messages (dead letters, say) to the outbox inside the caller's transaction. */
+export async function appendMessagesToOutbox(manager: EntityManager, schema: string, rows: ReadonlyArray<{ id: string; message: OutgoingMessage }>): Promise<void> {
+  if (rows.length === 0) return;
+  const messages = rows.map((r) => r.message);
   await manager.query(
     `INSERT INTO "${schema}"."outbox" (event_id, topic, message_key, value, headers)
      SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::text[], $5::jsonb[])`,
-    [events.map((e) => e.id), messages.map((m) => m.topic), messages.map((m) => m.key), messages.map((m) => m.value.toString('utf8')), messages.map((m) => JSON.stringify(m.headers))],
+    [rows.map((r) => r.id), messages.map((m) => m.topic), messages.map((m) => m.key), messages.map((m) => m.value.toString('utf8')), messages.map((m) => JSON.stringify(m.headers))],
   );
 }
 

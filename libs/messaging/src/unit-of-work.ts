@@ -1,7 +1,11 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { createEvent, eventKey, isRunScoped, validateEventData, type EventData, type EventType, type GovmeshEvent } from '@govmesh/contracts';
 import { childTraceparent } from '@govmesh/observability';
-import { appendToOutbox } from './outbox';
+import { randomUUID } from 'node:crypto';
+import type { Rejection } from '@govmesh/contracts';
+import { appendMessagesToOutbox, appendToOutbox } from './outbox';
+import { deadLetterFor } from './dead-letter';
+import type { IncomingMessage, OutgoingMessage } from './transport';
 
 /** A handler error that will not go away on retry; the message is dead-lettered at once. */
 export class PermanentHandlerError extends Error {}
@@ -12,6 +16,8 @@ export interface EmitOptions {
   /** Trace parent when there is no causing event (an HTTP request). */
   traceparent?: string;
   subject?: string;
+  /** CloudEvents extension attributes (lowercase letters and digits), e.g. an intent's signature. */
+  extensions?: Record<string, string>;
 }
 
 /** A timer to set: fired once, at or after `dueAt`, as a `govmesh.timer.fired.v1` event keyed by the run. */
@@ -56,6 +62,8 @@ export class UnitOfWork {
   private readonly beforeCommitWork = new Map<string, () => Promise<void>>();
   private timersSet: TimerToSet[] = [];
   private effectsReserved = 0;
+  /** Consumed messages a handler refused, as dead letters to publish with this transaction. */
+  readonly refused: Array<{ message: OutgoingMessage; rejection: Rejection; topic: string }> = [];
 
   constructor(
     readonly manager: EntityManager,
@@ -81,9 +89,19 @@ export class UnitOfWork {
       correlationId,
       causationId: cause?.id,
       traceparent: childTraceparent(cause?.traceparent ?? options.traceparent),
+      extensions: options.extensions,
     });
     this.outgoing.push(event);
     return event;
+  }
+
+  /**
+   * Refuses one consumed message on its merits (a forged signature, a replay): it goes to the
+   * dead-letter topic with the reason through this transaction's outbox, so the refusal and the
+   * rest of the batch commit together, and an operator sees it where every refused message lands.
+   */
+  refuse(message: IncomingMessage, rejection: Rejection): void {
+    this.refused.push({ message: deadLetterFor(message, rejection, this.service), rejection, topic: message.topic });
   }
 
   /** Runs after commit only (metrics, logs, wake-ups): never twice for a transaction that is retried. */
@@ -184,6 +202,7 @@ export class UnitOfWork {
       );
     }
     await appendToOutbox(this.manager, this.schema, this.outgoing);
+    await appendMessagesToOutbox(this.manager, this.schema, this.refused.map((r) => ({ id: randomUUID(), message: r.message })));
   }
 
   runAfterCommit(): void {

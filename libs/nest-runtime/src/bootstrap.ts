@@ -5,6 +5,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { GovmeshMetrics } from '@govmesh/observability';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RuntimeModule } from './runtime.module';
+import { IdentityModule } from './auth/identity.module';
 import { GOVMESH_CONFIG } from './tokens';
 import { validateEnvironment, type GovmeshConfig } from './config';
 import { installProcessGuards } from './process-guards';
@@ -33,7 +34,7 @@ export async function createGovmeshApp(options: BootOptions): Promise<NestExpres
         'run `npm start` for the embedded mesh with every service in one process',
     );
   }
-  @Module({ imports: [RuntimeModule.forRoot({ processName: options.processName, defaultPort: options.defaultPort }), ...options.modules] })
+  @Module({ imports: [RuntimeModule.forRoot({ processName: options.processName, defaultPort: options.defaultPort }), IdentityModule, ...options.modules] })
   class GovmeshAppModule {}
   const level = (env['LOG_LEVEL'] as GovmeshConfig['logLevel']) ?? 'info';
   // No form or text parsers: a body any web page can send cross-site never reaches a controller.

@@ -4,7 +4,6 @@ import { CONFIG_VARIABLES, toGovmeshConfig, validateEnvironment } from './config
 
 const BROKERS = 'kafka-1:9092,kafka-2:9092';
 const DATABASE_URL = 'postgres://govmesh:secret@db:5432/govmesh';
-const GRANT_SECRET = 'a-very-long-grant-secret-of-40-characters';
 
 function configFor(env: NodeJS.ProcessEnv, processName = 'policy', defaultPort = 3001) {
   return toGovmeshConfig(validateEnvironment(env), processName, defaultPort);
@@ -37,7 +36,7 @@ describe('validateEnvironment', () => {
   });
 
   it('refuses DATABASE_URL without KAFKA_BROKERS too', () => {
-    expect(() => validateEnvironment({ DATABASE_URL })).toThrow(/KAFKA_BROKERS and DATABASE_URL must be set together/);
+    expect(() => validateEnvironment({ DATABASE_URL })).toThrow(/\[DATABASE_URL\] must be set together with \[KAFKA_BROKERS\]/);
   });
 
   it('names a broker list that is not host:port pairs', () => {
@@ -49,8 +48,9 @@ describe('validateEnvironment', () => {
     expect(() => validateEnvironment({ KAFKA_BROKERS: BROKERS, DATABASE_URL: 'mysql://db:3306/govmesh' })).toThrow(/"DATABASE_URL" must be a valid uri with a scheme matching the postgres\|postgresql pattern/);
   });
 
-  it('names a grant secret shorter than 32 characters', () => {
-    expect(() => validateEnvironment({ GOVMESH_GRANT_SECRET: 'short' })).toThrow(/"GOVMESH_GRANT_SECRET" length must be at least 32 characters long/);
+  it('names a malformed bootstrap key and an incomplete OIDC setting', () => {
+    expect(() => validateEnvironment({ GOVMESH_BOOTSTRAP_OPERATOR_KEY: 'gm_short' })).toThrow(/"GOVMESH_BOOTSTRAP_OPERATOR_KEY" with value "gm_short" fails to match the required pattern/);
+    expect(() => validateEnvironment({ GOVMESH_OIDC_JWKS_URL: 'https://idp.example/jwks' })).toThrow(/GOVMESH_OIDC_JWKS_URL.* must be set together with .*GOVMESH_OIDC_ISSUER/);
   });
 
   it('reports every bad variable at once, not just the first', () => {
@@ -71,7 +71,7 @@ describe('validateEnvironment', () => {
 
   it('knows every variable govmesh reads', () => {
     expect(CONFIG_VARIABLES).toEqual(
-      expect.arrayContaining(['PORT', 'KAFKA_BROKERS', 'DATABASE_URL', 'GOVMESH_GRANT_SECRET', 'GOVMESH_DATA_DIR', 'GOVMESH_MAX_MESSAGE_BYTES', 'LOG_LEVEL']),
+      expect.arrayContaining(['PORT', 'KAFKA_BROKERS', 'DATABASE_URL', 'GOVMESH_GRANT_SIGNING_KEY', 'GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_INGRESS_SIGNING_KEY', 'GOVMESH_INGRESS_PUBLIC_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY', 'GOVMESH_OIDC_JWKS_URL', 'GOVMESH_METRICS_TOKEN', 'GOVMESH_DATA_DIR', 'GOVMESH_MAX_MESSAGE_BYTES', 'LOG_LEVEL']),
     );
     expect(new Set(CONFIG_VARIABLES).size).toBe(CONFIG_VARIABLES.length);
   });
@@ -81,6 +81,7 @@ describe('toGovmeshConfig', () => {
   it('runs embedded with the documented defaults when nothing is set', () => {
     expect(configFor({}, 'embedded', 3000)).toEqual({
       mode: 'embedded',
+      processName: 'embedded',
       port: 3000,
       host: '127.0.0.1',
       logLevel: 'info',
@@ -88,7 +89,12 @@ describe('toGovmeshConfig', () => {
       databaseUrl: undefined,
       databasePoolSize: 10,
       dataDir: '.govmesh',
-      grantSecret: 'govmesh-embedded-development-grant-secret-not-for-production',
+      keys: { grantSigning: undefined, grantPublic: undefined, ingressSigning: undefined, ingressPublic: undefined },
+      bootstrapOperatorKey: undefined,
+      oidc: undefined,
+      metricsToken: undefined,
+      intentMaxAgeSeconds: 300,
+      grantTtlSeconds: 30,
       maxMessageBytes: 262144,
       outboxPollMs: 1000,
       seedDemoData: true,
@@ -103,17 +109,13 @@ describe('toGovmeshConfig', () => {
     expect(configFor({ PORT: '8088' }, 'policy', 3001).port).toBe(8088);
   });
 
-  it('refuses distributed mode without GOVMESH_GRANT_SECRET, naming it', () => {
-    expect(() => configFor({ KAFKA_BROKERS: BROKERS, DATABASE_URL })).toThrow(/"GOVMESH_GRANT_SECRET" is required in distributed mode/);
-  });
-
-  it('never signs distributed grants with the development secret', () => {
-    const config = configFor({ KAFKA_BROKERS: BROKERS, DATABASE_URL, GOVMESH_GRANT_SECRET: GRANT_SECRET });
-    expect(config.grantSecret).toBe(GRANT_SECRET);
+  it('reads the OIDC provider with its claim names', () => {
+    const config = configFor({ GOVMESH_OIDC_ISSUER: 'https://idp.example', GOVMESH_OIDC_JWKS_URL: 'https://idp.example/jwks', GOVMESH_OIDC_AUDIENCE: 'govmesh', GOVMESH_OIDC_ROLES_CLAIM: 'realm_access.roles' });
+    expect(config.oidc).toEqual({ issuer: 'https://idp.example', jwksUrl: 'https://idp.example/jwks', audience: 'govmesh', rolesClaim: 'realm_access.roles', groupsClaim: 'groups', agentClaim: 'agent_id' });
   });
 
   it('builds the distributed config: brokers split, client id per process, Kafka defaults', () => {
-    const config = configFor({ KAFKA_BROKERS: BROKERS, DATABASE_URL, GOVMESH_GRANT_SECRET: GRANT_SECRET }, 'tool-gateway', 3005);
+    const config = configFor({ KAFKA_BROKERS: BROKERS, DATABASE_URL }, 'tool-gateway', 3005);
     expect(config).toMatchObject({
       mode: 'distributed',
       port: 3005,
@@ -126,7 +128,6 @@ describe('toGovmeshConfig', () => {
     const config = configFor({
       KAFKA_BROKERS: 'localhost:29092',
       DATABASE_URL: 'postgresql://localhost/govmesh',
-      GOVMESH_GRANT_SECRET: GRANT_SECRET,
       KAFKA_CLIENT_ID: 'custom-client',
       KAFKA_TOPIC_PARTITIONS: '12',
       KAFKA_GROUP_PREFIX: 'staging',

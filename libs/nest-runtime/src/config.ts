@@ -15,7 +15,20 @@ export const CONFIG_SCHEMA = Joi.object({
     .description('Postgres connection URL; with KAFKA_BROKERS selects distributed mode'),
   LOG_LEVEL: Joi.string().valid('error', 'warn', 'info', 'debug').default('info'),
   GOVMESH_DATA_DIR: Joi.string().default('.govmesh').description('Embedded mode: where PGlite keeps its data'),
-  GOVMESH_GRANT_SECRET: Joi.string().min(32).description('HMAC key for action grants (policy signs, tool-gateway checks)'),
+  GOVMESH_GRANT_SIGNING_KEY: Joi.string().max(4096).description('Policy: Ed25519 private key that signs action grants (base64url seed or PKCS#8 PEM); required distributed'),
+  GOVMESH_GRANT_PUBLIC_KEY: Joi.string().max(4096).description('Tool gateway: the public key of the grant signing key (base64url); required distributed'),
+  GOVMESH_INGRESS_SIGNING_KEY: Joi.string().max(4096).description('Orchestrator: Ed25519 private key attesting intents taken in over HTTP; required distributed'),
+  GOVMESH_INGRESS_PUBLIC_KEY: Joi.string().max(4096).description('Policy: the public key of the ingress signing key; required distributed'),
+  GOVMESH_BOOTSTRAP_OPERATOR_KEY: Joi.string().pattern(/^gm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/).description('An operator API key installed at start (`npx govmesh keygen --service` makes one); embedded mode generates its own'),
+  GOVMESH_OIDC_ISSUER: Joi.string().uri().description('OIDC issuer whose bearer JWTs are accepted (with GOVMESH_OIDC_JWKS_URL)'),
+  GOVMESH_OIDC_JWKS_URL: Joi.string().uri({ scheme: ['http', 'https'] }).description("The issuer's JWKS URL"),
+  GOVMESH_OIDC_AUDIENCE: Joi.string().description('Audience the tokens must name (aud)'),
+  GOVMESH_OIDC_ROLES_CLAIM: Joi.string().default('roles').description('Claim holding the govmesh roles (a dotted path works: realm_access.roles)'),
+  GOVMESH_OIDC_GROUPS_CLAIM: Joi.string().default('groups').description('Claim holding the reviewer groups'),
+  GOVMESH_OIDC_AGENT_CLAIM: Joi.string().default('agent_id').description('Claim naming the agent, for tokens with the agent role'),
+  GOVMESH_METRICS_TOKEN: Joi.string().min(16).description('When set, /metrics needs authorization: Bearer <token>; open otherwise'),
+  GOVMESH_INTENT_MAX_AGE_SECONDS: Joi.number().integer().min(5).max(86400).default(300).description('Signed intents older than this (submittedAt) are refused as stale'),
+  GOVMESH_GRANT_TTL_SECONDS: Joi.number().integer().min(1).max(3600).default(30).description('How long an action grant stays valid'),
   GOVMESH_MAX_MESSAGE_BYTES: Joi.number().integer().min(65536).max(10485760).default(262144).description('Largest message accepted; intents get 16 KiB less, the room their decision needs'),
   GOVMESH_OUTBOX_POLL_MS: Joi.number().integer().min(10).max(60000).default(1000),
   GOVMESH_SEED_DEMO_DATA: Joi.boolean().default(true).description('Register the demo agents, sandbox accounts and documents'),
@@ -32,14 +45,15 @@ export const CONFIG_SCHEMA = Joi.object({
   GOVMESH_SANDBOX_LATENCY_MS: Joi.number().integer().min(0).max(600000).default(0).description('Delay the sandbox system of record adds to every call (rehearses slow systems)'),
 })
   .and('KAFKA_BROKERS', 'DATABASE_URL')
-  .messages({ 'object.and': 'KAFKA_BROKERS and DATABASE_URL must be set together (distributed mode) or both left unset (embedded mode)' });
+  .and('GOVMESH_OIDC_ISSUER', 'GOVMESH_OIDC_JWKS_URL', 'GOVMESH_OIDC_AUDIENCE')
+  .messages({ 'object.and': '{{#presentWithLabels}} must be set together with {{#missingWithLabels}} (KAFKA_BROKERS with DATABASE_URL for distributed mode; the three GOVMESH_OIDC_ISSUER, _JWKS_URL, _AUDIENCE for bearer tokens)' });
 
 export const CONFIG_VARIABLES = Object.keys(CONFIG_SCHEMA.describe().keys ?? {});
 
-const DEV_GRANT_SECRET = 'govmesh-embedded-development-grant-secret-not-for-production';
-
 export interface GovmeshConfig {
   mode: 'embedded' | 'distributed';
+  /** A service name, `embedded`, or `service-test`. */
+  processName: string;
   port: number;
   /** Address to listen on. */
   host: string;
@@ -48,7 +62,13 @@ export interface GovmeshConfig {
   databaseUrl?: string;
   databasePoolSize: number;
   dataDir: string;
-  grantSecret: string;
+  /** Key material as configured; embedded mode fills what is missing (see ServiceKeys). */
+  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string };
+  bootstrapOperatorKey?: string;
+  oidc?: { issuer: string; jwksUrl: string; audience: string; rolesClaim: string; groupsClaim: string; agentClaim: string };
+  metricsToken?: string;
+  intentMaxAgeSeconds: number;
+  grantTtlSeconds: number;
   maxMessageBytes: number;
   outboxPollMs: number;
   seedDemoData: boolean;
@@ -59,15 +79,13 @@ export interface GovmeshConfig {
   sandboxLatencyMs: number;
 }
 
-/** Turns validated variables into the typed config; a distributed service needs its secret. */
+/** Turns validated variables into the typed config. Services check the keys they need at start. */
 export function toGovmeshConfig(env: Record<string, unknown>, processName: string, defaultPort: number): GovmeshConfig {
   const distributed = Boolean(env['KAFKA_BROKERS']);
-  const grantSecret = env['GOVMESH_GRANT_SECRET'] as string | undefined;
-  if (distributed && !grantSecret) {
-    throw new Error('Config validation error: "GOVMESH_GRANT_SECRET" is required in distributed mode (at least 32 characters)');
-  }
+  const str = (name: string) => env[name] as string | undefined;
   return {
     mode: distributed ? 'distributed' : 'embedded',
+    processName,
     port: (env['PORT'] as number | undefined) ?? defaultPort,
     // Embedded mode is a developer's machine: reachable from it only unless told otherwise.
     host: (env['GOVMESH_HOST'] as string | undefined) ?? (distributed ? '0.0.0.0' : '127.0.0.1'),
@@ -85,7 +103,26 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
     databaseUrl: env['DATABASE_URL'] as string | undefined,
     databasePoolSize: env['DATABASE_POOL_SIZE'] as number,
     dataDir: env['GOVMESH_DATA_DIR'] as string,
-    grantSecret: grantSecret ?? DEV_GRANT_SECRET,
+    keys: {
+      grantSigning: str('GOVMESH_GRANT_SIGNING_KEY'),
+      grantPublic: str('GOVMESH_GRANT_PUBLIC_KEY'),
+      ingressSigning: str('GOVMESH_INGRESS_SIGNING_KEY'),
+      ingressPublic: str('GOVMESH_INGRESS_PUBLIC_KEY'),
+    },
+    bootstrapOperatorKey: str('GOVMESH_BOOTSTRAP_OPERATOR_KEY'),
+    oidc: str('GOVMESH_OIDC_JWKS_URL')
+      ? {
+          issuer: str('GOVMESH_OIDC_ISSUER')!,
+          jwksUrl: str('GOVMESH_OIDC_JWKS_URL')!,
+          audience: str('GOVMESH_OIDC_AUDIENCE')!,
+          rolesClaim: str('GOVMESH_OIDC_ROLES_CLAIM')!,
+          groupsClaim: str('GOVMESH_OIDC_GROUPS_CLAIM')!,
+          agentClaim: str('GOVMESH_OIDC_AGENT_CLAIM')!,
+        }
+      : undefined,
+    metricsToken: str('GOVMESH_METRICS_TOKEN'),
+    intentMaxAgeSeconds: env['GOVMESH_INTENT_MAX_AGE_SECONDS'] as number,
+    grantTtlSeconds: env['GOVMESH_GRANT_TTL_SECONDS'] as number,
     maxMessageBytes: env['GOVMESH_MAX_MESSAGE_BYTES'] as number,
     outboxPollMs: env['GOVMESH_OUTBOX_POLL_MS'] as number,
     seedDemoData: env['GOVMESH_SEED_DEMO_DATA'] as boolean,

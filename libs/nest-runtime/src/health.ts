@@ -1,4 +1,5 @@
 import { Controller, Get, Injectable } from '@nestjs/common';
+import { Public } from './auth/auth.guard';
 import { HealthCheck, HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
 
 export type HealthContributor = () => Promise<HealthIndicatorResult>;
@@ -18,6 +19,7 @@ export class HealthRegistry {
 }
 
 @Controller('health')
+@Public()
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,

@@ -7,3 +7,6 @@ export * from './service-endpoint-deps';
 export * from './service-bus';
 export * from './bootstrap';
 export * from './process-guards';
+export * from './keys';
+export * from './auth';
+export * from './request-validation';

@@ -1,7 +1,9 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { GovmeshMetrics } from '@govmesh/observability';
+import { MetricsAccess } from './auth/auth.guard';
 
 @Controller('metrics')
+@MetricsAccess()
 export class MetricsController {
   constructor(private readonly metrics: GovmeshMetrics) {}
 

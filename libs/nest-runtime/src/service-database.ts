@@ -13,12 +13,14 @@ export interface ServiceDatabaseDefinition {
   entities: Function[];
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   migrations: Function[];
+  /** False for a store that publishes no events (no outbox, inbox, timers or effects). */
+  messaging?: boolean;
 }
 
 /** Entities of a service including its outbox and inbox. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 export function serviceEntities(definition: ServiceDatabaseDefinition): Function[] {
-  return [...definition.entities, ...MESSAGING_ENTITIES];
+  return definition.messaging === false ? [...definition.entities] : [...definition.entities, ...MESSAGING_ENTITIES];
 }
 
 /**

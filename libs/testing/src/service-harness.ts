@@ -2,7 +2,7 @@ import type { Type } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createEvent, EVENT_CATALOG, eventKey, TOPIC_REGISTRY, type EventData, type EventType, type GovmeshEvent } from '@govmesh/contracts';
 import { InProcessTransport, toOutgoingMessage, type IncomingMessage, type OutgoingMessage } from '@govmesh/messaging';
-import { createGovmeshApp, DATABASE_TARGET, GOVMESH_CONFIG, TRANSPORT, type GovmeshConfig } from '@govmesh/nest-runtime';
+import { ApiKeyStore, createGovmeshApp, DATABASE_TARGET, GOVMESH_CONFIG, TRANSPORT, type GovmeshConfig, type Role } from '@govmesh/nest-runtime';
 import type { DatabaseTarget } from '@govmesh/persistence';
 import { GovmeshMetrics } from '@govmesh/observability';
 
@@ -119,6 +119,43 @@ export class ServiceHarness {
     } finally {
       release();
     }
+  }
+
+  /** The operator API key the embedded runtime generated for this in-memory database. */
+  get operatorKey(): string {
+    const key = this.app.get(ApiKeyStore).operatorKey;
+    if (!key) throw new Error('no operator key was generated (is GOVMESH_BOOTSTRAP_OPERATOR_KEY set?)');
+    return key;
+  }
+
+  /** A fresh API key of a role (an agent key names its agent). */
+  async apiKey(role: Role, options: { agentId?: string; groups?: string[]; name?: string } = {}): Promise<string> {
+    const { key } = await this.app.get(ApiKeyStore).create({ name: options.name ?? `test ${role}`, role, groups: options.groups, agentId: options.agentId }, 'service-test');
+    return key;
+  }
+
+  /** The base URL of the app, listening on a free port of 127.0.0.1 from the first call on. */
+  async baseUrl(): Promise<string> {
+    if (!this.app.getHttpServer().listening) await this.app.listen(0, '127.0.0.1');
+    return (await this.app.getUrl()).replace('[::1]', '127.0.0.1');
+  }
+
+  /**
+   * One HTTP request as an outside client makes it: JSON body, `authorization: Bearer <key>` when
+   * a key is given (the operator key unless `key` is null), answered status and parsed body.
+   */
+  async http<T = Record<string, unknown>>(method: string, path: string, options: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: T }> {
+    const key = options.key === undefined ? this.operatorKey : options.key;
+    const headers: Record<string, string> = { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}), ...options.headers };
+    const res = await fetch(`${await this.baseUrl()}${path}`, { method, headers, body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body) });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: the text as is
+    }
+    return { status: res.status, body: body as T };
   }
 
   async close(): Promise<void> {

@@ -21,3 +21,10 @@ export const AutonomyTier = Type.Union([Type.Literal('assist'), Type.Literal('pr
 export type AutonomyTier = Static<typeof AutonomyTier>;
 
 export const JsonObject = Type.Record(Type.String(), Type.Unknown());
+
+export const AgentStatus = Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('retired')]);
+export type AgentStatus = Static<typeof AgentStatus>;
+
+/** Data classification, least to most sensitive; an agent's clearance uses the same scale. */
+export const Classification = Type.Union([Type.Literal('public'), Type.Literal('internal'), Type.Literal('confidential'), Type.Literal('restricted')]);
+export type Classification = Static<typeof Classification>;

@@ -17,13 +17,20 @@ export const IntentDecidedV1 = Type.Object(
 );
 export type IntentDecidedV1 = Static<typeof IntentDecidedV1>;
 
+/** Signed by policy alone (Ed25519); the tool gateway holds only the public key. See docs/signing.md. */
 export const ActionGrant = Type.Object(
   {
-    grantId: Type.String({ minLength: 1 }),
-    digest: Type.String({ pattern: '^[a-f0-9]{64}$', description: 'sha256 of the canonical action (RFC 8785)' }),
-    policyVersion: Type.String(),
+    grantId: Type.String({ minLength: 1, maxLength: 64 }),
+    digest: Type.String({ pattern: '^[a-f0-9]{64}$', description: 'sha256 of the canonical action (RFC 8785): agent, version, tool, arguments, policy version' }),
+    runId: RunId,
+    stepId: StepId,
+    agentId: AgentId,
+    agentVersion: Type.String({ minLength: 1, maxLength: 64 }),
+    policyVersion: Type.String({ maxLength: 64 }),
+    issuedAt: Type.String({ format: 'date-time' }),
     expiresAt: Type.String({ format: 'date-time' }),
-    signature: Type.String({ minLength: 1, description: 'HMAC-SHA256 over grantId, digest, expiresAt' }),
+    keyId: Type.String({ pattern: '^[0-9a-f]{16}$' }),
+    signature: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$', description: 'Ed25519 over the canonical grant without this field' }),
   },
   { additionalProperties: false },
 );
@@ -38,6 +45,8 @@ export const ActionProposedV1 = Type.Object(
     tool: Type.String({ minLength: 1, maxLength: 128 }),
     arguments: JsonObject,
     rationale: Type.Optional(Type.String({ maxLength: 4000 })),
+    /** The workflow's autonomy tier: the effective tier is the least permissive of agent, workflow, tool and data. */
+    workflowTier: Type.Optional(AutonomyTier),
   },
   { additionalProperties: false },
 );
@@ -51,6 +60,11 @@ export const ActionDecidedV1 = Type.Object(
     reasons: Type.Array(Reason, { minItems: 1 }),
     policyVersion: Type.String(),
     grant: Type.Optional(ActionGrant),
+    /** Groups whose reviewers may approve, for require_approval and escalate. */
+    approvers: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 32 })),
+    effectiveTier: Type.Optional(AutonomyTier),
+    /** Execute-high: the outcome must be confirmed against the system of record. */
+    verify: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

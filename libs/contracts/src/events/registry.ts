@@ -1,11 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { AgentId, AutonomyTier } from './common';
+import { AgentId, AgentStatus, AutonomyTier, Classification } from './common';
 
 /** Who made a registry change: an authenticated principal, or govmesh itself (seed data at start). */
 export const Actor = Type.Object(
   {
     kind: Type.Union([Type.Literal('operator'), Type.Literal('system')]),
-    id: Type.String({ minLength: 1, maxLength: 128 }),
+    /** The principal's id: `key:<api key id>`, `oidc:<issuer>#<subject>`, or `system`. */
+    id: Type.String({ minLength: 1, maxLength: 300 }),
+    name: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
 );
@@ -15,19 +17,38 @@ export type Actor = Static<typeof Actor>;
 export const AgentChangedV1 = Type.Object(
   {
     agentId: AgentId,
-    change: Type.Union([Type.Literal('registered'), Type.Literal('updated')]),
+    change: Type.Union([Type.Literal('registered'), Type.Literal('updated'), Type.Literal('status_changed'), Type.Literal('version_added'), Type.Literal('key_revoked')]),
     agent: Type.Object(
       {
         version: Type.String({ minLength: 1, maxLength: 64 }),
         owner: Type.String({ minLength: 1, maxLength: 128 }),
         tier: AutonomyTier,
-        status: Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('retired')]),
+        status: AgentStatus,
+        clearance: Type.Optional(Classification),
+        /** Versions whose keys were revoked: their intents and outstanding grants are refused. */
+        revokedVersions: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 1000 })),
       },
       { additionalProperties: false },
     ),
-    previous: Type.Optional(Type.Object({ version: Type.String(), tier: AutonomyTier, status: Type.String() }, { additionalProperties: false })),
+    previous: Type.Optional(Type.Object({ version: Type.String(), tier: AutonomyTier, status: Type.String(), clearance: Type.Optional(Classification) }, { additionalProperties: false })),
+    reason: Type.Optional(Type.String({ maxLength: 2000 })),
     actor: Actor,
   },
   { additionalProperties: false },
 );
 export type AgentChangedV1 = Static<typeof AgentChangedV1>;
+
+/** A policy set was activated (or rolled back to): every policy instance decides under it from now on. */
+export const PolicyActivatedV1 = Type.Object(
+  {
+    /** Which policy set: one today (`default`); the key of these events. */
+    policySet: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$' }),
+    version: Type.String({ pattern: '^[0-9a-f]{16}$' }),
+    previousVersion: Type.Optional(Type.String({ pattern: '^[0-9a-f]{16}$' })),
+    change: Type.Union([Type.Literal('activated'), Type.Literal('rolled_back'), Type.Literal('seeded')]),
+    policies: Type.Integer({ minimum: 0 }),
+    actor: Actor,
+  },
+  { additionalProperties: false },
+);
+export type PolicyActivatedV1 = Static<typeof PolicyActivatedV1>;

@@ -1,15 +1,16 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import { keyIdOf, loadPrivateKey, loadPublicKey, parseRfc3339, sign, verify } from '@govmesh/signing';
 
 /**
  * Action grants bind a permission to the exact action: who (agent and version), what (tool and
- * canonical arguments) and under which policy version. The policy service signs them; the tool
- * gateway recomputes the digest from the request it received and executes nothing that does
- * not match.
+ * canonical arguments), under which policy version, for which run and step, and for how long.
+ * The policy service signs them with its Ed25519 key; the tool gateway holds only the public key,
+ * recomputes the digest from the request it received and executes nothing that does not match.
  */
 export interface ExactAction {
   agentId: string;
-  agentVersion?: string;
+  agentVersion: string;
   tool: string;
   arguments: Record<string, unknown>;
   policyVersion: string;
@@ -17,18 +18,51 @@ export interface ExactAction {
 
 export interface SignedGrant {
   grantId: string;
+  /** sha256 hex of the canonical action (see `actionDigest`). */
   digest: string;
+  runId: string;
+  stepId: string;
+  agentId: string;
+  agentVersion: string;
   policyVersion: string;
+  issuedAt: string;
   expiresAt: string;
+  /** The first 16 hex characters of sha256 over the raw signing public key. */
+  keyId: string;
+  /** base64url Ed25519 signature over the RFC 8785 canonical JSON of every other field. */
   signature: string;
 }
 
+/** What the gateway received and wants to execute. */
+export interface GrantedRequest {
+  runId: string;
+  stepId: string;
+  agentId: string;
+  agentVersion: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+}
+
+export type GrantProblemCode =
+  | 'grant_malformed'
+  | 'grant_key_unknown'
+  | 'grant_signature_invalid'
+  | 'grant_wrong_run'
+  | 'grant_digest_mismatch'
+  | 'grant_expired'
+  | 'grant_not_yet_valid';
+
 export interface GrantProblem {
-  code: 'grant_signature_invalid' | 'grant_digest_mismatch' | 'grant_expired';
+  code: GrantProblemCode;
   message: string;
 }
 
-/** sha256 over the RFC 8785 canonical JSON of the action. */
+/** How far ahead of the gateway's clock `issuedAt` may be (clock skew between policy and gateway). */
+export const GRANT_MAX_CLOCK_SKEW_SECONDS = 30;
+
+const GRANT_FIELDS = ['grantId', 'digest', 'runId', 'stepId', 'agentId', 'agentVersion', 'policyVersion', 'issuedAt', 'expiresAt', 'keyId', 'signature'] as const;
+
+/** sha256 hex over the RFC 8785 canonical JSON of the action. */
 export function actionDigest(action: ExactAction): string {
   const canonical = canonicalize({
     agentId: action.agentId,
@@ -41,38 +75,107 @@ export function actionDigest(action: ExactAction): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-function signaturePayload(grant: Omit<SignedGrant, 'signature'>): string {
-  return `${grant.grantId}.${grant.digest}.${grant.policyVersion}.${grant.expiresAt}`;
+/** The exact text that is signed: canonical JSON of every grant field but `signature`. */
+function signedPayload(grant: Omit<SignedGrant, 'signature'>): string {
+  const fields: Record<string, string> = {};
+  for (const field of GRANT_FIELDS) if (field !== 'signature') fields[field] = grant[field];
+  return canonicalize(fields) as string;
 }
 
-export function signGrant(secret: string, grant: Omit<SignedGrant, 'signature'>): SignedGrant {
-  const signature = createHmac('sha256', secret).update(signaturePayload(grant)).digest('base64url');
-  return { ...grant, signature };
-}
-
-export function grantForAction(secret: string, action: ExactAction, grantId: string, now: Date, ttlSeconds: number): SignedGrant {
-  return signGrant(secret, {
+/**
+ * Issues a grant for exactly this action in this run and step, valid from `now` for
+ * `ttlSeconds`. `signingKey` is the policy service's Ed25519 private key (a KeyObject, a
+ * PKCS#8 PEM or a base64url seed).
+ */
+export function issueGrant(
+  signingKey: KeyObject | string,
+  action: ExactAction,
+  binding: { runId: string; stepId: string },
+  grantId: string,
+  now: Date,
+  ttlSeconds: number,
+): SignedGrant {
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new RangeError(`a grant must live a positive number of seconds, not ${ttlSeconds}`);
+  if (Number.isNaN(now.getTime())) throw new RangeError('a grant needs a valid issue time');
+  const key = loadPrivateKey(signingKey);
+  const fields: Omit<SignedGrant, 'signature'> = {
     grantId,
     digest: actionDigest(action),
+    runId: binding.runId,
+    stepId: binding.stepId,
+    agentId: action.agentId,
+    agentVersion: action.agentVersion,
     policyVersion: action.policyVersion,
+    issuedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
-  });
+    keyId: keyIdOf(key),
+  };
+  return { ...fields, signature: sign(key, signedPayload(fields)) };
 }
 
-/** Null when the grant authorizes exactly this action now; otherwise why not. */
-export function checkGrant(secret: string, grant: SignedGrant, action: Omit<ExactAction, 'policyVersion'>, now: Date): GrantProblem | null {
-  const expected = Buffer.from(signGrant(secret, grant).signature);
-  const given = Buffer.from(grant.signature);
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
-    return { code: 'grant_signature_invalid', message: 'the grant signature does not verify; it was not issued by the policy service' };
+function malformed(message: string): GrantProblem {
+  return { code: 'grant_malformed', message };
+}
+
+/** A reason the value is not a grant of the current shape, or null. */
+function shapeProblem(grant: unknown): GrantProblem | null {
+  if (grant === null || typeof grant !== 'object' || Array.isArray(grant)) return malformed('the grant is not an object');
+  const record = grant as Record<string, unknown>;
+  const missing = GRANT_FIELDS.filter((f) => typeof record[f] !== 'string' || record[f] === '');
+  if (missing.length > 0) return malformed(`the grant lacks ${missing.join(', ')}; it is not a grant issued by this policy service`);
+  const unknown = Object.keys(record).filter((k) => !(GRANT_FIELDS as readonly string[]).includes(k));
+  if (unknown.length > 0) return malformed(`the grant has fields no grant has (${unknown.join(', ')})`);
+  if (!/^[0-9a-f]{64}$/.test(record['digest'] as string)) return malformed('the grant digest is not a sha256 hex digest');
+  if (!/^[0-9a-f]{16}$/.test(record['keyId'] as string)) return malformed('the grant key id is not 16 hex characters');
+  if (parseRfc3339(record['issuedAt']) === null) return malformed(`the grant issue time ${JSON.stringify(record['issuedAt'])} is not an RFC 3339 date-time`);
+  if (parseRfc3339(record['expiresAt']) === null) return malformed(`the grant expiry ${JSON.stringify(record['expiresAt'])} is not an RFC 3339 date-time`);
+  return null;
+}
+
+/**
+ * Null when the grant authorizes exactly this request now; otherwise why not. Checks, in order:
+ * shape, signing key, signature, run and step, action digest, then time, so nothing about the
+ * action is compared before the grant is known to come from policy.
+ */
+export function checkGrant(publicKey: KeyObject | string, grant: SignedGrant, request: GrantedRequest, now: Date): GrantProblem | null {
+  const shape = shapeProblem(grant);
+  if (shape) return shape;
+
+  const trusted = loadPublicKey(publicKey);
+  const trustedKeyId = keyIdOf(trusted);
+  if (grant.keyId !== trustedKeyId) {
+    return {
+      code: 'grant_key_unknown',
+      message: `the grant was signed with key ${grant.keyId}, not with the policy signing key this gateway trusts (${trustedKeyId})`,
+    };
   }
-  const digest = actionDigest({ ...action, policyVersion: grant.policyVersion });
-  if (digest !== grant.digest) {
-    return { code: 'grant_digest_mismatch', message: 'the grant was issued for a different action (agent, tool or arguments differ)' };
+  if (!verify(trusted, signedPayload(grant), grant.signature)) {
+    return { code: 'grant_signature_invalid', message: 'the grant signature does not verify; it was not issued by the policy service, or it was altered' };
   }
-  const expiresAt = new Date(grant.expiresAt).getTime();
-  if (Number.isNaN(expiresAt) || expiresAt <= now.getTime()) {
+
+  if (grant.runId !== request.runId || grant.stepId !== request.stepId) {
+    return {
+      code: 'grant_wrong_run',
+      message: `the grant was issued for step ${grant.stepId} of run ${grant.runId}, not for step ${request.stepId} of run ${request.runId}`,
+    };
+  }
+
+  const digest = actionDigest({ agentId: request.agentId, agentVersion: request.agentVersion, tool: request.tool, arguments: request.arguments, policyVersion: grant.policyVersion });
+  if (grant.agentId !== request.agentId || grant.agentVersion !== request.agentVersion || digest !== grant.digest) {
+    return { code: 'grant_digest_mismatch', message: 'the grant was issued for a different action: the agent, its version, the tool or the arguments differ' };
+  }
+
+  const nowMs = now.getTime();
+  const issuedAt = parseRfc3339(grant.issuedAt) as number;
+  const expiresAt = parseRfc3339(grant.expiresAt) as number;
+  if (nowMs >= expiresAt) {
     return { code: 'grant_expired', message: `the grant expired at ${grant.expiresAt}` };
+  }
+  if (issuedAt - nowMs > GRANT_MAX_CLOCK_SKEW_SECONDS * 1000) {
+    return {
+      code: 'grant_not_yet_valid',
+      message: `the grant was issued at ${grant.issuedAt}, more than ${GRANT_MAX_CLOCK_SKEW_SECONDS} seconds ahead of this gateway's clock (${now.toISOString()}); the clocks of policy and the gateway disagree`,
+    };
   }
   return null;
 }

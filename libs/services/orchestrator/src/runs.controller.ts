@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { BadRequestException, Body, Controller, Get, Headers, HttpCode, HttpException, HttpStatus, Inject, Logger, NotFoundException, Param, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { createEvent, encodeEvent, EventTypes, findUnstorableText, maxMessageBytesFor, Topics, validateEventData, type IntentSubmittedV1 } from '@govmesh/contracts';
-import { GOVMESH_CONFIG, type GovmeshConfig } from '@govmesh/nest-runtime';
+import { CurrentPrincipal, GOVMESH_CONFIG, hasRole, Roles, type GovmeshConfig, type Principal } from '@govmesh/nest-runtime';
+import { INTENT_SIGNATURE_HEADER } from '@govmesh/signing';
 import type { RunState } from './runs/run-state';
 import type { RunView } from './runs/runs.repository';
 import { RunsService } from './runs/runs.service';
@@ -24,6 +25,8 @@ function runView(run: RunState, timeline?: RunView['timeline']) {
   };
 }
 
+const SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
+
 /** HTTP ingress: the same path an agent takes through Kafka, for producers that speak HTTP. */
 @Controller('v1')
 export class RunsController {
@@ -41,13 +44,33 @@ export class RunsController {
     throw new HttpException({ code, message }, status);
   }
 
+  /**
+   * An agent submits an intent as itself: its credential names the agent, and an intent naming
+   * another is refused. A `govmesh-signature` header carries the agent's own signature of the
+   * intent as sent; without one, the ingress attests the authenticated submission with its key.
+   */
   @Post('intents')
   @HttpCode(202)
-  async submit(@Body() body: unknown, @Headers('traceparent') traceparent: string | undefined, @Res({ passthrough: true }) res: Response) {
+  @Roles('agent')
+  async submit(
+    @Body() body: unknown,
+    @CurrentPrincipal() principal: Principal,
+    @Headers('traceparent') traceparent: string | undefined,
+    @Headers(INTENT_SIGNATURE_HEADER) signature: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ) {
     if (!body || typeof body !== 'object' || Array.isArray(body)) {
       this.refuse('invalid_intent', 'the body must be a JSON object');
     }
-    const intent = { intentId: randomUUID(), submittedAt: new Date().toISOString(), ...(body as Record<string, unknown>) } as IntentSubmittedV1;
+    const given = body as Record<string, unknown>;
+    if (given['agentId'] !== undefined && given['agentId'] !== principal.agentId) {
+      this.refuse('agent_mismatch', `this credential acts for agent "${principal.agentId}" and cannot submit an intent as "${String(given['agentId'])}"`, HttpStatus.FORBIDDEN);
+    }
+    if (signature !== undefined && !SIGNATURE.test(signature)) {
+      this.refuse('invalid_signature_header', `${INTENT_SIGNATURE_HEADER} must be a base64url Ed25519 signature (86 characters)`);
+    }
+    // A signed intent is taken exactly as signed; an unsigned one gets an id and a time here.
+    const intent = (signature ? { agentId: principal.agentId, ...given } : { intentId: randomUUID(), submittedAt: new Date().toISOString(), agentId: principal.agentId, ...given }) as IntentSubmittedV1;
     const invalid = validateEventData(EventTypes.IntentSubmitted, intent);
     if (invalid) this.refuse('invalid_intent', invalid.message);
     const unstorable = findUnstorableText(intent);
@@ -56,27 +79,37 @@ export class RunsController {
     const bytes = encodeEvent(createEvent(EventTypes.IntentSubmitted, intent, { source: 'govmesh/orchestrator', subject: intent.intentId, correlationId: intent.intentId })).length;
     const limit = maxMessageBytesFor(Topics.intents, this.config.maxMessageBytes);
     if (bytes > limit) this.refuse('intent_too_large', `the intent's event would be ${bytes} bytes, above the limit of ${limit}`, HttpStatus.PAYLOAD_TOO_LARGE);
-    const { run, created } = await this.runs.submitIntent(intent, traceparent);
+    const { run, created } = await this.runs.submitIntent(intent, { traceparent, agentSignature: signature });
     if (!created) res.status(200);
     return { runId: run.id, status: run.status, created, links: { run: `/v1/runs/${encodeURIComponent(run.id)}` } };
   }
 
+  /** Operators, reviewers and auditors read any run; an agent only its own (others are not found). */
   @Get('runs/:id')
-  async get(@Param('id') id: string) {
+  @Roles('operator', 'reviewer', 'auditor', 'agent')
+  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
     const found = await this.runs.view(id);
-    if (!found) throw new NotFoundException({ code: 'run_not_found', message: `no run with id "${id}"` });
+    if (!found || !this.mayAccess(principal, found.run)) throw new NotFoundException({ code: 'run_not_found', message: `no run with id "${id}"` });
     return runView(found.run, found.timeline);
+  }
+
+  private mayAccess(principal: Principal, run: RunState): boolean {
+    return hasRole(principal, 'operator', 'reviewer', 'auditor') || run.agentId === principal.agentId;
   }
 
   /** A signal: cancels a run that has not ended; it ends `cancelled` with the reason given. */
   @Post('runs/:id/cancel')
   @HttpCode(200)
-  async cancel(@Param('id') id: string, @Body() body: unknown) {
+  @Roles('operator', 'agent')
+  async cancel(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     const reason = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>)['reason'] : undefined;
     if (reason !== undefined && (typeof reason !== 'string' || reason.length === 0 || reason.length > 2000 || reason.includes('\u0000'))) {
       throw new BadRequestException({ code: 'invalid_reason', message: 'reason must be a string of 1 to 2000 characters' });
     }
-    const run = await this.runs.signal(id, { kind: 'cancel', reason: { code: 'cancelled', message: (reason as string | undefined) ?? 'cancelled by request' } });
+    const found = await this.runs.view(id);
+    const mine = found !== null && (hasRole(principal, 'operator') || found.run.agentId === principal.agentId);
+    const by = `${principal.name} (${principal.id})`;
+    const run = mine ? await this.runs.signal(id, { kind: 'cancel', reason: { code: 'cancelled', message: `${(reason as string | undefined) ?? 'cancelled by request'} — by ${by}` } }) : null;
     if (!run) throw new NotFoundException({ code: 'run_not_found', message: `no run with id "${id}"` });
     return runView(run);
   }

@@ -1,14 +1,27 @@
-import type { AgentStatus, AutonomyTier } from '@govmesh/policy-engine';
+import { SEED_AGENTS, SEED_TOOL_PROFILES, type Classification } from '@govmesh/policy-engine';
 
-/** Agents registered in a fresh installation so the demo and tests have identities to use. */
-export const DEMO_AGENTS: Array<{ id: string; version: string; owner: string; tier: AutonomyTier; status: AgentStatus; description: string }> = [
-  { id: 'support-assistant', version: '1.0.0', owner: 'support-operations', tier: 'execute_low', status: 'active', description: 'Answers account questions for the support desk' },
-  { id: 'research-assistant', version: '0.3.0', owner: 'research', tier: 'assist', status: 'active', description: 'Drafts only: may read context but not use tools' },
-  { id: 'legacy-batch-bot', version: '2.1.0', owner: 'finance-operations', tier: 'execute_low', status: 'retired', description: 'Retired: every request is refused' },
-];
+/** Agents registered in a fresh installation: the demo's, and the seeds' three example workflows. */
+export const DEMO_AGENTS = SEED_AGENTS.map((a) => ({ id: a.id, version: a.version, owner: a.owner, tier: a.tier, status: a.status, clearance: a.clearance, purpose: a.purpose }));
 
-/** Tools policy knows of; mirrors the tool gateway's built-in catalog. */
-export const BUILT_IN_TOOL_PROFILES: Array<{ name: string; sideEffect: 'read' | 'write' }> = [
-  { name: 'sandbox.lookup_account', sideEffect: 'read' },
-  { name: 'sandbox.freeze_account', sideEffect: 'write' },
+/** Where a tool's resource comes from in its arguments, for the tools that act on one. */
+const RESOURCE_ARGUMENTS: Record<string, { argument: string; kind: string }> = {
+  'sandbox.lookup_account': { argument: 'accountId', kind: 'account' },
+  'sandbox.freeze_account': { argument: 'accountId', kind: 'account' },
+};
+
+/** Tools policy knows of (the tool gateway's catalog takes them over with the tool manifest). */
+export const BUILT_IN_TOOL_PROFILES = SEED_TOOL_PROFILES.map((t) => ({
+  name: t.name,
+  sideEffect: t.sideEffect,
+  classification: t.classification,
+  maxTier: t.maxTier ?? null,
+  resourceArgument: RESOURCE_ARGUMENTS[t.name]?.argument ?? null,
+  resourceKind: RESOURCE_ARGUMENTS[t.name]?.kind ?? null,
+}));
+
+/** The sandbox accounts' classifications: acc-003 is restricted, above the support desk's clearance. */
+export const DEMO_RESOURCES: Array<{ kind: string; id: string; classification: Classification; owner: string | null }> = [
+  { kind: 'account', id: 'acc-001', classification: 'confidential', owner: 'support-operations' },
+  { kind: 'account', id: 'acc-002', classification: 'confidential', owner: 'support-operations' },
+  { kind: 'account', id: 'acc-003', classification: 'restricted', owner: 'finance-operations' },
 ];

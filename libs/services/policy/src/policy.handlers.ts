@@ -1,54 +1,99 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { grantForAction } from '@govmesh/action-grants';
+import { issueGrant } from '@govmesh/action-grants';
 import { EventTypes, type GovmeshEvent } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
-import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
-import { decideAction, decideIntent, loadPolicyBundle, type PolicyBundle, type PolicyDecision } from '@govmesh/policy-engine';
+import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
+import { decideAction, decideIntent, type PolicyDecision, type ResourceProfile } from '@govmesh/policy-engine';
 import { PolicyRepository, type DecisionRow } from './policy.repository';
+import { PolicySets } from './policy-sets.service';
+import { checkIntentProof, signingVersion } from './intent-proof';
 import { POLICY_SERVICE } from './database';
 
-const GRANT_TTL_SECONDS = 300;
-
 type Decided = typeof EventTypes.IntentSubmitted | typeof EventTypes.ActionProposed;
+type IntentEvent = GovmeshEvent<typeof EventTypes.IntentSubmitted>;
+type ActionEvent = GovmeshEvent<typeof EventTypes.ActionProposed>;
 
-/** Layer 1: decides intents and proposed actions under Cedar policy; deny by default. */
+const deny = (policyVersion: string, code: string, message: string): PolicyDecision => ({
+  effect: 'deny',
+  policyVersion,
+  determiningPolicies: [],
+  approvers: [],
+  verify: false,
+  reasons: [{ code, message }],
+  request: null as never,
+});
+
+/**
+ * Layer 1: decides intents and proposed actions under the active Cedar policy set; deny by
+ * default. An intent is decided only when it proves who sent it (signature, freshness, first
+ * sight); otherwise it is refused to the dead-letter topic with the reason. Actions are decided
+ * only for runs policy admitted, and an allowed one gets an Ed25519 grant bound to the exact
+ * action, run and step, signed with the key only policy holds.
+ */
 @Injectable()
 @HandlesEvents(POLICY_SERVICE, [EventTypes.IntentSubmitted, EventTypes.ActionProposed])
 export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnModuleInit {
-  readonly bundle: PolicyBundle = loadPolicyBundle();
   private readonly logger = new Logger(POLICY_SERVICE);
+  private grantKey!: KeyObject;
+  private ingressKey!: KeyObject;
 
   constructor(
     private readonly repository: PolicyRepository,
+    private readonly sets: PolicySets,
+    private readonly keys: ServiceKeys,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
   ) {}
 
+  /** Without its keys policy cannot decide: a distributed policy service without them does not start. */
   onModuleInit(): void {
-    this.logger.log(`policy set ${this.bundle.version} loaded (${Object.keys(this.bundle.policies).length} policies)`);
+    this.grantKey = this.keys.signingKey('grant');
+    this.ingressKey = this.keys.publicKey('ingress');
   }
 
   async handle(batch: ReadonlyArray<Consumed<Decided>>, uow: UnitOfWork): Promise<void> {
-    const intents = batch.filter((c) => c.event.type === EventTypes.IntentSubmitted).map((c) => c.event as GovmeshEvent<typeof EventTypes.IntentSubmitted>);
-    const actions = batch.filter((c) => c.event.type === EventTypes.ActionProposed).map((c) => c.event as GovmeshEvent<typeof EventTypes.ActionProposed>);
-    const agents = await this.repository.agents(uow, [...intents.map((e) => e.data.agentId), ...actions.map((e) => e.data.agentId)]);
-    const profiles = actions.length ? await this.repository.toolProfiles(uow, actions.map((e) => e.data.tool)) : new Map();
-    const admitted = actions.length ? await this.repository.admittedRuns(uow, actions.map((e) => e.data.runId)) : new Set<string>();
+    const bundle = await this.sets.current(uow);
+    const intents = batch.filter((c) => c.event.type === EventTypes.IntentSubmitted) as Array<Consumed<typeof EventTypes.IntentSubmitted>>;
+    const actions = batch.filter((c) => c.event.type === EventTypes.ActionProposed).map((c) => c.event as ActionEvent);
+    const agents = await this.repository.agents(uow, [...intents.map((c) => c.event.data.agentId), ...actions.map((e) => e.data.agentId)]);
+    const versionOf = (agentId: string, named?: string) => named ?? agents.get(agentId)?.version;
+    const keyPairs = [...intents.map((c) => ({ agentId: c.event.data.agentId, version: signingVersion(c.event, agents.get(c.event.data.agentId)?.version) })), ...actions.map((e) => ({ agentId: e.data.agentId, version: versionOf(e.data.agentId, e.data.agentVersion) }))].filter(
+      (p): p is { agentId: string; version: string } => p.version !== undefined,
+    );
+    const versionKeys = await this.repository.versionKeys(uow, keyPairs);
+    const decidedBefore = await this.repository.decidedIntents(uow, intents.map((c) => c.event.data.intentId));
     const decisions: DecisionRow[] = [];
     const counted: Array<{ effect: string; subject: string }> = [];
+    const refused: string[] = [];
+    const now = new Date();
 
-    for (const event of intents) {
+    for (const { event, message } of intents) {
       const intent = event.data;
       const agent = agents.get(intent.agentId);
-      const decision = decideIntent(this.bundle, intent.agentId, agent, intent);
-      decisions.push({ runId: intent.intentId, stepId: null, subject: 'intent', agentId: intent.agentId, effect: decision.effect, reasons: decision.reasons, policyVersion: decision.policyVersion, grantId: null });
+      const version = signingVersion(event, agent?.version);
+      const problem = checkIntentProof(event, {
+        currentVersion: agent?.version,
+        versionKey: version ? versionKeys.get(`${intent.agentId}@${version}`) : undefined,
+        ingressKey: this.ingressKey,
+        seen: decidedBefore.has(intent.intentId),
+        now,
+        maxAgeSeconds: this.deps.config.intentMaxAgeSeconds,
+      });
+      if (problem) {
+        uow.refuse(message, problem);
+        refused.push(problem.code);
+        continue;
+      }
+      decidedBefore.add(intent.intentId);
+      const decision = decideIntent(bundle, intent.agentId, agent, intent);
+      decisions.push({ runId: intent.intentId, stepId: null, subject: 'intent', agentId: intent.agentId, effect: decision.effect, reasons: decision.reasons, policyVersion: decision.policyVersion, grantId: null, request: decision.request as unknown as Record<string, unknown> });
       counted.push({ effect: decision.effect, subject: 'intent' });
       uow.emit(
         EventTypes.IntentDecided,
         {
           runId: intent.intentId,
           agentId: intent.agentId,
-          ...(agent ? { agentVersion: agent.version, tier: agent.tier } : {}),
+          ...(agent ? { agentVersion: version ?? agent.version, tier: agent.tier } : {}),
           effect: decision.effect,
           reasons: decision.reasons,
           policyVersion: decision.policyVersion,
@@ -58,38 +103,79 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
       );
     }
 
-    for (const event of actions) {
-      const action = event.data;
-      const agent = agents.get(action.agentId);
-      const decision: PolicyDecision = admitted.has(action.runId)
-        ? decideAction(this.bundle, action.agentId, agent, profiles.get(action.tool), action.tool)
-        : {
-            effect: 'deny',
-            policyVersion: this.bundle.version,
-            determiningPolicies: [],
-            reasons: [{ code: 'run_not_admitted', message: `run ${action.runId} was not admitted by policy; actions are decided only for runs whose intent was allowed` }],
-          };
-      const grant =
-        decision.effect === 'allow'
-          ? grantForAction(
-              this.deps.config.grantSecret,
-              { agentId: action.agentId, agentVersion: agent?.version, tool: action.tool, arguments: action.arguments, policyVersion: decision.policyVersion },
-              randomUUID(),
-              new Date(),
-              GRANT_TTL_SECONDS,
-            )
-          : undefined;
-      decisions.push({ runId: action.runId, stepId: action.stepId, subject: 'action', agentId: action.agentId, effect: decision.effect, reasons: decision.reasons, policyVersion: decision.policyVersion, grantId: grant?.grantId ?? null });
-      counted.push({ effect: decision.effect, subject: 'action' });
-      uow.emit(
-        EventTypes.ActionDecided,
-        { runId: action.runId, stepId: action.stepId, effect: decision.effect, reasons: decision.reasons, policyVersion: decision.policyVersion, ...(grant ? { grant } : {}) },
-        { cause: event },
-      );
-    }
+    if (actions.length > 0) await this.decideActions(uow, bundle, actions, agents, versionKeys, decisions, counted, now);
     await this.repository.recordDecisions(uow, decisions);
     uow.afterCommit(() => {
       for (const c of counted) this.deps.metrics.policyDecisions.inc({ service: POLICY_SERVICE, ...c });
+      for (const code of refused) this.deps.metrics.intentsRejected.inc({ service: POLICY_SERVICE, reason: code });
     });
+  }
+
+  private async decideActions(
+    uow: UnitOfWork,
+    bundle: Awaited<ReturnType<PolicySets['current']>>,
+    actions: ActionEvent[],
+    agents: Awaited<ReturnType<PolicyRepository['agents']>>,
+    versionKeys: Awaited<ReturnType<PolicyRepository['versionKeys']>>,
+    decisions: DecisionRow[],
+    counted: Array<{ effect: string; subject: string }>,
+    now: Date,
+  ): Promise<void> {
+    const profiles = await this.repository.toolProfiles(uow, actions.map((e) => e.data.tool));
+    const admitted = await this.repository.admittedRuns(uow, actions.map((e) => e.data.runId));
+    const refs = actions.flatMap((e) => {
+      const tool = profiles.get(e.data.tool);
+      const id = tool?.resourceArgument ? e.data.arguments[tool.resourceArgument] : undefined;
+      return tool?.resourceKind && typeof id === 'string' ? [{ kind: tool.resourceKind, id }] : [];
+    });
+    const resources = await this.repository.resources(uow, refs);
+
+    for (const event of actions) {
+      const action = event.data;
+      const agent = agents.get(action.agentId);
+      const tool = profiles.get(action.tool);
+      const agentVersion = action.agentVersion ?? agent?.version;
+      const resourceId = tool?.resourceArgument ? action.arguments[tool.resourceArgument] : undefined;
+      const resource: ResourceProfile | undefined = tool?.resourceKind && typeof resourceId === 'string' ? resources.get(`${tool.resourceKind}/${resourceId}`) : undefined;
+      let decision: PolicyDecision;
+      if (!admitted.has(action.runId)) {
+        decision = deny(bundle.version, 'run_not_admitted', `run ${action.runId} was not admitted by policy; actions are decided only for runs whose intent was allowed`);
+      } else if (agentVersion && versionKeys.get(`${action.agentId}@${agentVersion}`)?.keyStatus === 'revoked') {
+        decision = deny(bundle.version, 'agent_version_revoked', `the key of agent "${action.agentId}" version ${agentVersion} was revoked; it may do nothing more`);
+      } else {
+        decision = decideAction(bundle, { agentId: action.agentId, agent, toolName: action.tool, tool, arguments: action.arguments, resource, workflowTier: action.workflowTier, runId: action.runId });
+      }
+      const grant =
+        decision.effect === 'allow' && agentVersion
+          ? issueGrant(this.grantKey, { agentId: action.agentId, agentVersion, tool: action.tool, arguments: action.arguments, policyVersion: decision.policyVersion }, { runId: action.runId, stepId: action.stepId }, randomUUID(), now, this.deps.config.grantTtlSeconds)
+          : undefined;
+      decisions.push({
+        runId: action.runId,
+        stepId: action.stepId,
+        subject: 'action',
+        agentId: action.agentId,
+        effect: decision.effect,
+        reasons: decision.reasons,
+        policyVersion: decision.policyVersion,
+        grantId: grant?.grantId ?? null,
+        request: (decision.request as unknown as Record<string, unknown>) ?? null,
+      });
+      counted.push({ effect: decision.effect, subject: 'action' });
+      uow.emit(
+        EventTypes.ActionDecided,
+        {
+          runId: action.runId,
+          stepId: action.stepId,
+          effect: decision.effect,
+          reasons: decision.reasons,
+          policyVersion: decision.policyVersion,
+          ...(grant ? { grant } : {}),
+          ...(decision.approvers.length ? { approvers: decision.approvers } : {}),
+          ...(decision.effectiveTier ? { effectiveTier: decision.effectiveTier } : {}),
+          ...(decision.verify ? { verify: true } : {}),
+        },
+        { cause: event },
+      );
+    }
   }
 }

@@ -1,8 +1,10 @@
 import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { Roles } from '@govmesh/nest-runtime';
 import { AuditRepository } from './telemetry.handlers';
 
-/** Read side for auditors and operators. */
+/** Read side for auditors: the audit chain and the dead letters. */
 @Controller('v1')
+@Roles('auditor')
 export class TelemetryController {
   constructor(private readonly telemetry: AuditRepository) {}
 

@@ -88,4 +88,24 @@ export class SandboxAccessLog {
   accessedAt!: Date;
 }
 
-export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog];
+/**
+ * What the gateway knows of each agent from the registry's events: its status and the versions
+ * whose keys were revoked. A grant for a suspended or retired agent, or a revoked version, is
+ * refused before its expiry.
+ */
+@Entity({ name: 'agent_states' })
+export class AgentStateRecord {
+  @PrimaryColumn({ name: 'agent_id', type: 'varchar', length: 128 })
+  agentId!: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: string;
+
+  @Column({ name: 'revoked_versions', type: 'jsonb', default: () => "'[]'" })
+  revokedVersions!: string[];
+
+  @Column({ name: 'changed_at', type: 'timestamptz' })
+  changedAt!: Date;
+}
+
+export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog, AgentStateRecord];

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
@@ -14,7 +15,7 @@ import {
   type PerformContext,
   type UnitOfWork,
 } from '@govmesh/messaging';
-import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
+import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { TOOL_GATEWAY_SERVICE } from './database';
 import { SandboxAccount } from './entities';
 import { DEMO_ACCOUNTS, newExecutionId, ToolCatalog, type ToolResult } from './tools';
@@ -22,6 +23,8 @@ import { DEMO_ACCOUNTS, newExecutionId, ToolCatalog, type ToolResult } from './t
 /** What a reserved tool call carries to its performer. */
 interface ToolCallPayload extends Record<string, unknown> {
   executionId: string;
+  agentId: string;
+  agentVersion: string;
   runId: string;
   stepId: string;
   tool: string;
@@ -76,6 +79,55 @@ export class ExecutionsRepository implements OnModuleInit {
   async complete(uow: UnitOfWork, rows: ReadonlyArray<Pick<ExecutionRow, 'id' | 'status' | 'output' | 'reasons'>>): Promise<void> {
     await uow.updateMany('executions', rows as unknown as Array<Record<string, unknown>>);
   }
+
+  /** Agents' states as the registry last said, by agent id. */
+  async agentStates(uow: UnitOfWork | undefined, agentIds: readonly string[]): Promise<Map<string, AgentState>> {
+    const sql = `SELECT agent_id, status, revoked_versions FROM "tool_gateway"."agent_states" WHERE agent_id = ANY($1)`;
+    const params = [[...new Set(agentIds)]];
+    const rows: Array<{ agent_id: string; status: string; revoked_versions: string[] }> = uow ? await uow.query(sql, params) : await this.dataSource.query(sql, params);
+    return new Map(rows.map((r) => [r.agent_id, { status: r.status, revokedVersions: r.revoked_versions }]));
+  }
+
+  async saveAgentStates(uow: UnitOfWork, states: ReadonlyArray<{ agentId: string; status: string; revokedVersions: string[]; changedAt: string }>): Promise<void> {
+    for (const s of states) {
+      await uow.query(
+        `INSERT INTO ${uow.table('agent_states')} (agent_id, status, revoked_versions, changed_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (agent_id) DO UPDATE SET status = EXCLUDED.status, revoked_versions = EXCLUDED.revoked_versions, changed_at = EXCLUDED.changed_at
+         WHERE ${uow.table('agent_states')}.changed_at <= EXCLUDED.changed_at`,
+        [s.agentId, s.status, JSON.stringify(s.revokedVersions), s.changedAt],
+      );
+    }
+  }
+}
+
+export interface AgentState {
+  status: string;
+  revokedVersions: string[];
+}
+
+/** Why an agent may not act now, from what the registry said; null when it may. */
+export function agentStateProblem(state: AgentState | undefined, agentId: string, agentVersion: string): Reason | null {
+  if (!state) return null;
+  if (state.status !== 'active') return { code: 'agent_not_active', message: `agent "${agentId}" is ${state.status}; its outstanding grants no longer work` };
+  if (state.revokedVersions.includes(agentVersion)) return { code: 'grant_revoked', message: `the key of agent "${agentId}" version ${agentVersion} was revoked; its outstanding grants no longer work` };
+  return null;
+}
+
+/**
+ * Follows the registry: the gateway keeps each agent's status and revoked versions, so that
+ * suspending an agent or revoking a key stops its outstanding grants at once.
+ */
+@Injectable()
+@HandlesEvents(TOOL_GATEWAY_SERVICE, [EventTypes.AgentChanged])
+export class AgentChangesHandler implements BatchEventHandler<typeof EventTypes.AgentChanged> {
+  constructor(private readonly executions: ExecutionsRepository) {}
+
+  async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.AgentChanged>>, uow: UnitOfWork): Promise<void> {
+    await this.executions.saveAgentStates(
+      uow,
+      batch.map(({ event }) => ({ agentId: event.data.agentId, status: event.data.agent.status, revokedVersions: event.data.agent.revokedVersions ?? [], changedAt: event.time })),
+    );
+  }
 }
 
 /**
@@ -85,15 +137,24 @@ export class ExecutionsRepository implements OnModuleInit {
  */
 @Injectable()
 @HandlesEvents(TOOL_GATEWAY_SERVICE, [EventTypes.ToolRequested])
-export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.ToolRequested> {
+export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.ToolRequested>, OnModuleInit {
+  private grantKey!: KeyObject;
+
   constructor(
     private readonly catalog: ToolCatalog,
     private readonly executions: ExecutionsRepository,
+    private readonly keys: ServiceKeys,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
   ) {}
 
+  /** The gateway holds only policy's public key: it can check grants, never make one. */
+  onModuleInit(): void {
+    this.grantKey = this.keys.publicKey('grant');
+  }
+
   async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.ToolRequested>>, uow: UnitOfWork): Promise<void> {
     const now = new Date();
+    const states = await this.executions.agentStates(uow, batch.map((c) => c.event.data.agentId));
     const refused: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; row: ExecutionRow }> = [];
     const accepted: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; row: ExecutionRow }> = [];
     for (const { event } of batch) {
@@ -102,7 +163,8 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
       const tool = this.catalog.find(r.tool);
       const problem: Reason | null = !tool
         ? { code: 'tool_not_registered', message: `tool "${r.tool}" is not in the catalog` }
-        : (checkGrant(this.deps.config.grantSecret, r.grant, { agentId: r.agentId, agentVersion: r.agentVersion, tool: r.tool, arguments: r.arguments }, now) ??
+        : (checkGrant(this.grantKey, r.grant, { runId: r.runId, stepId: r.stepId, agentId: r.agentId, agentVersion: r.agentVersion ?? '', tool: r.tool, arguments: r.arguments }, now) ??
+          agentStateProblem(states.get(r.agentId), r.agentId, r.grant.agentVersion) ??
           this.catalog.checkArguments(r.tool, r.arguments));
       if (problem) {
         row.reasons = [problem];
@@ -132,7 +194,7 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
         kind: TOOL_EFFECT,
         runId: row.run_id,
         timeoutMs: this.deps.config.toolTimeoutMs,
-        payload: { executionId: row.id, runId: row.run_id, stepId: row.step_id, tool: row.tool, arguments: row.arguments, causeId: event.id, ...(event.traceparent ? { traceparent: event.traceparent } : {}) } satisfies ToolCallPayload,
+        payload: { executionId: row.id, agentId: event.data.agentId, agentVersion: event.data.grant.agentVersion, runId: row.run_id, stepId: row.step_id, tool: row.tool, arguments: row.arguments, causeId: event.id, ...(event.traceparent ? { traceparent: event.traceparent } : {}) } satisfies ToolCallPayload,
       })),
     );
     const { metrics } = this.deps;
@@ -165,6 +227,9 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
     const call = effect.payload;
     const tool = this.catalog.find(call.tool);
     if (!tool) return { status: 'failed', reasons: [{ code: 'tool_not_registered', message: `tool "${call.tool}" is no longer in the catalog` }] };
+    // Suspension or revocation applies up to the last moment before the call, not only at request time.
+    const stopped = agentStateProblem((await this.executions.agentStates(undefined, [call.agentId])).get(call.agentId), call.agentId, call.agentVersion);
+    if (stopped) return { status: 'rejected', reasons: [stopped] };
     if (ctx.attempt > 1 && !tool.idempotent) {
       return { status: 'failed', reasons: [{ code: 'outcome_unknown', message: `${call.tool} was in flight when the gateway stopped and cannot be repeated safely; reconcile with the system before retrying` }] };
     }

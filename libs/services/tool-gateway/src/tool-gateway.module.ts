@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { TOOL_GATEWAY_DATABASE } from './database';
-import { ExecutionsRepository, ToolCallPerformer, ToolRequestsHandler } from './tool-gateway.handlers';
+import { AgentChangesHandler, ExecutionsRepository, ToolCallPerformer, ToolRequestsHandler } from './tool-gateway.handlers';
 import { ToolCatalog } from './tools';
 
 @Module({
@@ -11,6 +11,7 @@ import { ToolCatalog } from './tools';
     { provide: ToolCatalog, useFactory: () => new ToolCatalog() },
     ExecutionsRepository,
     ToolRequestsHandler,
+    AgentChangesHandler,
     ToolCallPerformer,
   ],
 })

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { grantForAction } from '@govmesh/action-grants';
+import { issueGrant } from '@govmesh/action-grants';
+import { ServiceKeys } from '@govmesh/nest-runtime';
+import { generateKeyPair } from '@govmesh/signing';
 import { EventTypes, Topics, type GovmeshEvent } from '@govmesh/contracts';
 import { ServiceHarness } from '@govmesh/testing';
 import { TOOL_GATEWAY_DATABASE } from './database';
@@ -19,9 +21,17 @@ describe('tool gateway: calls performed outside the batch transaction, once per 
     await h?.close();
   });
 
-  function request(runId: string, args: Record<string, unknown> = { accountId: 'acc-001' }, grantId = randomUUID()): GovmeshEvent<typeof EventTypes.ToolRequested> {
-    const grant = grantForAction(h.config.grantSecret, { agentId: 'support-assistant', agentVersion: '1.0.0', tool: TOOL, arguments: args, policyVersion: 'p1' }, grantId, new Date(), 300);
-    return h.event(EventTypes.ToolRequested, { runId, stepId: 'execute', agentId: 'support-assistant', agentVersion: '1.0.0', tool: TOOL, arguments: args, grant });
+  /** A tool request carrying a grant as policy issues it (signed with the embedded grant key), unless told otherwise. */
+  function request(
+    runId: string,
+    args: Record<string, unknown> = { accountId: 'acc-001' },
+    grantId = randomUUID(),
+    options: { agentId?: string; issuedAt?: Date; ttlSeconds?: number; signingKey?: string; binding?: { runId: string; stepId: string } } = {},
+  ): GovmeshEvent<typeof EventTypes.ToolRequested> {
+    const agentId = options.agentId ?? 'support-assistant';
+    const key = options.signingKey ?? h.app.get(ServiceKeys).signingKey('grant');
+    const grant = issueGrant(key, { agentId, agentVersion: '1.0.0', tool: TOOL, arguments: args, policyVersion: 'p1' }, options.binding ?? { runId, stepId: 'execute' }, grantId, options.issuedAt ?? new Date(), options.ttlSeconds ?? 30);
+    return h.event(EventTypes.ToolRequested, { runId, stepId: 'execute', agentId, agentVersion: '1.0.0', tool: TOOL, arguments: args, grant });
   }
 
   const accessCount = async (runId: string) =>
@@ -89,6 +99,51 @@ describe('tool gateway: calls performed outside the batch transaction, once per 
     expect(await accessCount(runId)).toBe(0);
   });
 
+  describe('grants: signed by policy alone, bound to the exact action, run and step, short-lived, single-use', () => {
+    const refusal = async (event: GovmeshEvent<typeof EventTypes.ToolRequested>) => {
+      await h.send(event);
+      const [result] = results(event.data.runId);
+      expect(await accessCount(event.data.runId)).toBe(0);
+      return { status: result.data.status, code: result.data.reasons[0]?.code };
+    };
+
+    it('a grant issued for amount 1 cannot execute amount 82000', async () => {
+      const runId = `r-${randomUUID()}`;
+      const granted = request(runId, { accountId: 'acc-001', amount: 1 });
+      expect(await refusal(h.event(EventTypes.ToolRequested, { ...granted.data, arguments: { accountId: 'acc-001', amount: 82000 } }))).toEqual({ status: 'rejected', code: 'grant_digest_mismatch' });
+    });
+
+    it('a grant cannot be used on another run or another step', async () => {
+      const runId = `r-${randomUUID()}`;
+      expect(await refusal(request(runId, undefined, undefined, { binding: { runId: `r-other-${randomUUID()}`, stepId: 'execute' } }))).toEqual({ status: 'rejected', code: 'grant_wrong_run' });
+      const stepRun = `r-${randomUUID()}`;
+      expect(await refusal(request(stepRun, undefined, undefined, { binding: { runId: stepRun, stepId: 'another-step' } }))).toEqual({ status: 'rejected', code: 'grant_wrong_run' });
+    });
+
+    it('a grant cannot be used after it expired', async () => {
+      const runId = `r-${randomUUID()}`;
+      expect(await refusal(request(runId, undefined, undefined, { issuedAt: new Date(Date.now() - 60_000), ttlSeconds: 30 }))).toEqual({ status: 'rejected', code: 'grant_expired' });
+    });
+
+    it('a grant signed with any key but policy\'s is refused', async () => {
+      const runId = `r-${randomUUID()}`;
+      expect(await refusal(request(runId, undefined, undefined, { signingKey: generateKeyPair().privateKeySeed }))).toEqual({ status: 'rejected', code: 'grant_key_unknown' });
+    });
+
+    it("a grant stops working when its agent is suspended or its version's key revoked, before it expires", async () => {
+      const agentId = `agent-${randomUUID()}`;
+      const change = (status: 'active' | 'suspended', revokedVersions: string[] = []) =>
+        h.event(EventTypes.AgentChanged, { agentId, change: 'status_changed', agent: { version: '1.0.0', owner: 'o', tier: 'execute_low', status, revokedVersions }, actor: { kind: 'operator', id: 'key:test' } });
+      const live = `r-${randomUUID()}`;
+      await h.send(request(live, undefined, undefined, { agentId }));
+      expect(results(live)[0].data.status).toBe('succeeded');
+      await h.send(change('suspended'));
+      expect(await refusal(request(`r-${randomUUID()}`, undefined, undefined, { agentId }))).toEqual({ status: 'rejected', code: 'agent_not_active' });
+      await h.send(change('active', ['1.0.0']));
+      expect(await refusal(request(`r-${randomUUID()}`, undefined, undefined, { agentId }))).toEqual({ status: 'rejected', code: 'grant_revoked' });
+    });
+  });
+
   it('an effect found in flight after a crash is performed again under the same key, and the sandbox acts once', async () => {
     const runId = `r-${randomUUID()}`;
     const executionId = randomUUID();
@@ -104,7 +159,7 @@ describe('tool gateway: calls performed outside the batch transaction, once per 
     await h.query(`INSERT INTO "sandbox"."access_log" (account_id, run_id, execution_id, operation, idempotency_key) VALUES ('acc-001', $1, $2, 'read', $3)`, [runId, executionId, key]);
     await h.query(
       `INSERT INTO "${SCHEMA}"."effects" (key, kind, run_id, payload, status, attempts, timeout_ms, lease_until) VALUES ($1, 'tool_call', $2, $3, 'in_progress', 1, 1000, now() - interval '1 second')`,
-      [key, runId, JSON.stringify({ executionId, runId, stepId: 'execute', tool: TOOL, arguments: { accountId: 'acc-001' }, causeId: randomUUID() })],
+      [key, runId, JSON.stringify({ executionId, agentId: 'support-assistant', agentVersion: '1.0.0', runId, stepId: 'execute', tool: TOOL, arguments: { accountId: 'acc-001' }, causeId: randomUUID() })],
     );
     await waitFor(async () => results(runId).length === 1);
     await h.settle();

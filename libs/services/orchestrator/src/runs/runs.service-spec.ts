@@ -3,13 +3,27 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventTypes, type EventType, type Reason } from '@govmesh/contracts';
+import { ApiKeyStore, ServiceKeys } from '@govmesh/nest-runtime';
+import { generateKeyPair, signIntent, verifyIntentSignature } from '@govmesh/signing';
 import { ServiceHarness } from '@govmesh/testing';
 import { OrchestratorServiceModule } from '../orchestrator.module';
 import { ORCHESTRATOR_DATABASE } from '../database';
 
 const SCHEMA = ORCHESTRATOR_DATABASE.schema;
 const allow: Reason[] = [{ code: 'permitted', message: 'permitted by policy "support-may-read"' }];
-const GRANT = { grantId: 'g-1', digest: 'a'.repeat(64), policyVersion: 'p1', expiresAt: '2026-12-01T00:00:00.000Z', signature: 'sig' };
+const GRANT = (runId: string) => ({
+  grantId: 'g-1',
+  digest: 'a'.repeat(64),
+  runId,
+  stepId: 'authorize',
+  agentId: 'support-assistant',
+  agentVersion: '1.0.0',
+  policyVersion: 'p1',
+  issuedAt: '2026-11-21T00:00:00.000Z',
+  expiresAt: '2026-12-01T00:00:00.000Z',
+  keyId: '0123456789abcdef',
+  signature: 's'.repeat(86),
+});
 
 function startOrchestrator(env: Record<string, string> = {}): Promise<ServiceHarness> {
   return ServiceHarness.start({ modules: [OrchestratorServiceModule], schemas: [SCHEMA], env });
@@ -40,7 +54,7 @@ const toolCall = (h: ServiceHarness, runId: string) =>
     usage: { inputTokens: 10, outputTokens: 5 },
   });
 const actionAllowed = (h: ServiceHarness, runId: string, withGrant = true) =>
-  h.event(EventTypes.ActionDecided, { runId, stepId: 'authorize', effect: 'allow', reasons: allow, policyVersion: 'p1', ...(withGrant ? { grant: GRANT } : {}) });
+  h.event(EventTypes.ActionDecided, { runId, stepId: 'authorize', effect: 'allow', reasons: allow, policyVersion: 'p1', ...(withGrant ? { grant: GRANT(runId) } : {}) });
 const executed = (h: ServiceHarness, runId: string, claim = true) =>
   h.event(EventTypes.ToolExecuted, {
     runId,
@@ -173,38 +187,32 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
   it('a cancel signal ends a waiting run cancelled, once; a second signal is recorded and ignored', async () => {
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId, 'require_approval'));
-    const res = await fetch(`${await baseUrl(h)}/v1/runs/${runId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'customer withdrew' }) });
+    const res = await h.http('POST', `/v1/runs/${runId}/cancel`, { body: { reason: 'customer withdrew' } });
     expect(res.status).toBe(200);
     await h.settle();
-    expect(await runRow(h, runId)).toMatchObject({ status: 'completed', outcome: 'cancelled', reasons: [{ code: 'cancelled', message: 'customer withdrew' }] });
-    await fetch(`${await baseUrl(h)}/v1/runs/${runId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(await runRow(h, runId)).toMatchObject({ status: 'completed', outcome: 'cancelled', reasons: [{ code: 'cancelled', message: expect.stringMatching(/^customer withdrew — by /) }] });
+    await h.http('POST', `/v1/runs/${runId}/cancel`, { body: {} });
     await h.settle();
     expect(h.emitted(EventTypes.RunCompleted).filter((e) => e.data.runId === runId)).toHaveLength(1);
     expect(await timelineKinds(h, runId)).toContain('signal_ignored');
   });
 
   it('the HTTP ingress refuses text Postgres cannot store, and an intent too large to travel, each with a reason', async () => {
-    const base = await baseUrl(h);
-    const post = (body: unknown) => fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const nul = await post({ agentId: 'support-assistant', task: 'status of acc-001\u0000' });
-    expect(nul.status).toBe(400);
-    expect(await nul.json()).toMatchObject({ code: 'unstorable_text' });
-    const big = await post({ agentId: 'support-assistant', task: 'summarise', input: { blob: 'x'.repeat(240 * 1024) } });
-    expect(big.status).toBe(413);
-    expect(await big.json()).toMatchObject({ code: 'intent_too_large' });
-    const ok = await post({ agentId: 'support-assistant', task: 'status of acc-001' });
-    expect(ok.status).toBe(202);
+    const key = await h.apiKey('agent', { agentId: 'support-assistant' });
+    const post = (body: unknown) => h.http('POST', '/v1/intents', { key, body });
+    expect(await post({ agentId: 'support-assistant', task: 'status of acc-001\u0000' })).toMatchObject({ status: 400, body: { code: 'unstorable_text' } });
+    expect(await post({ agentId: 'support-assistant', task: 'summarise', input: { blob: 'x'.repeat(240 * 1024) } })).toMatchObject({ status: 413, body: { code: 'intent_too_large' } });
+    expect((await post({ agentId: 'support-assistant', task: 'status of acc-001' })).status).toBe(202);
     const refused = (await h.metrics.intentsRejected.get()).values.map((v) => v.labels['reason']);
     expect(refused).toEqual(expect.arrayContaining(['unstorable_text', 'intent_too_large']));
   });
 
   it('intents submitted together are committed together, each run created once, a repeated id answered with the existing run', async () => {
-    const base = await baseUrl(h);
+    const key = await h.apiKey('agent', { agentId: 'support-assistant' });
     const ids = Array.from({ length: 40 }, () => `http-${randomUUID()}`);
-    const post = (intentId: string) =>
-      fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ intentId, agentId: 'support-assistant', task: 'status of acc-001' }) });
+    const post = (intentId: string) => h.http<{ runId: string; created: boolean }>('POST', '/v1/intents', { key, body: { intentId, agentId: 'support-assistant', task: 'status of acc-001' } });
     const answers = await Promise.all([...ids, ids[0], ids[1]].map(post));
-    const bodies = (await Promise.all(answers.map((a) => a.json()))) as Array<{ runId: string; created: boolean }>;
+    const bodies = answers.map((a) => a.body);
     expect(answers.map((a) => a.status).filter((st) => st === 202)).toHaveLength(40);
     expect(bodies.filter((b) => b.created).map((b) => b.runId).sort()).toEqual([...ids].sort());
     await h.settle();
@@ -214,26 +222,21 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
   });
 
   it('a cancel with a bad reason or for an unknown run is refused with a reason, never a 500', async () => {
-    const base = await baseUrl(h);
-    const cancel = (id: string, body: string, type = 'application/json') => fetch(`${base}/v1/runs/${encodeURIComponent(id)}/cancel`, { method: 'POST', headers: { 'content-type': type }, body });
+    const cancel = (id: string, body: string) => h.http('POST', `/v1/runs/${encodeURIComponent(id)}/cancel`, { body, headers: { 'content-type': 'application/json' } });
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId, 'require_approval'));
-    const numeric = await cancel(runId, JSON.stringify({ reason: 42 }));
-    expect({ status: numeric.status, body: await numeric.json() }).toMatchObject({ status: 400, body: { code: 'invalid_reason' } });
-    const long = await cancel(runId, JSON.stringify({ reason: 'x'.repeat(2001) }));
-    expect(long.status).toBe(400);
-    const malformed = await cancel(runId, '{"reason":');
-    expect(malformed.status).toBe(400);
-    const unknown = await cancel(`nobody-${'z'.repeat(300)}`, '{}');
-    expect({ status: unknown.status, body: await unknown.json() }).toMatchObject({ status: 404, body: { code: 'run_not_found' } });
+    expect(await cancel(runId, JSON.stringify({ reason: 42 }))).toMatchObject({ status: 400, body: { code: 'invalid_reason' } });
+    expect((await cancel(runId, JSON.stringify({ reason: 'x'.repeat(2001) }))).status).toBe(400);
+    expect((await cancel(runId, '{"reason":')).status).toBe(400);
+    expect(await cancel(`nobody-${'z'.repeat(300)}`, '{}')).toMatchObject({ status: 404, body: { code: 'run_not_found' } });
     expect(await runRow(h, runId)).toMatchObject({ status: 'awaiting_approval' });
   });
 
   it('refuses a body that is not JSON with 415 and a reason, so a cross-site form post never starts a run', async () => {
-    const base = await baseUrl(h);
-    const form = await fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'agentId=support-assistant&task=freeze%20acc-001' });
-    expect({ status: form.status, body: await form.json() }).toMatchObject({ status: 415, body: { code: 'unsupported_media_type' } });
-    const text = await fetch(`${base}/v1/intents`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"agentId":"support-assistant","task":"t"}' });
+    const key = await h.apiKey('agent', { agentId: 'support-assistant' });
+    const form = await h.http('POST', '/v1/intents', { key, body: 'agentId=support-assistant&task=freeze%20acc-001', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(form).toMatchObject({ status: 415, body: { code: 'unsupported_media_type' } });
+    const text = await h.http('POST', '/v1/intents', { key, body: '{"agentId":"support-assistant","task":"t"}', headers: { 'content-type': 'text/plain' } });
     expect(text.status).toBe(415);
     const refused = (await h.metrics.httpRefusals.get()).values.find((v) => v.labels['reason'] === 'unsupported_media_type');
     expect(refused?.value).toBeGreaterThanOrEqual(2);
@@ -246,6 +249,87 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     expect(await runRow(h, runId)).toMatchObject({ status: 'running' });
     const refused = (await h.metrics.timerEventsRefused.get()).values.find((v) => v.labels['reason'] === 'unknown_timer');
     expect(refused?.value).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('orchestrator ingress: authenticated principals, agents act only as themselves', () => {
+  let h: ServiceHarness;
+  beforeAll(async () => {
+    h = await startOrchestrator();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  const refusals = async (reason: string) => (await h.metrics.httpRefusals.get()).values.find((v) => v.labels['reason'] === reason)?.value ?? 0;
+
+  it.each([
+    { name: 'no credential', key: null, status: 401, code: 'credential_missing' },
+    { name: 'a malformed credential', key: 'not-a-key', status: 401, code: 'credential_invalid' },
+    { name: 'an unknown API key', key: 'gm_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', status: 401, code: 'credential_invalid' },
+  ])('refuses $name with $status $code, counted, and starts nothing', async ({ key, status, code }) => {
+    const before = await refusals(code);
+    const intentId = `r-${randomUUID()}`;
+    expect(await h.http('POST', '/v1/intents', { key, body: { intentId, agentId: 'support-assistant', task: 't' } })).toMatchObject({ status, body: { code } });
+    expect(await refusals(code)).toBe(before + 1);
+    expect(await h.query(`SELECT 1 FROM "${SCHEMA}"."runs" WHERE id = $1`, [intentId])).toHaveLength(0);
+  });
+
+  it('refuses a reviewer or operator key on the intent ingress (403), and a revoked agent key (401)', async () => {
+    for (const role of ['reviewer', 'operator'] as const) {
+      const key = await h.apiKey(role);
+      expect(await h.http('POST', '/v1/intents', { key, body: { agentId: 'support-assistant', task: 't' } })).toMatchObject({ status: 403, body: { code: 'role_forbidden' } });
+    }
+    const store = h.app.get(ApiKeyStore);
+    const { key, record } = await store.create({ name: 'soon revoked', role: 'agent', agentId: 'support-assistant' }, 'test');
+    await store.revoke(record.id, 'test');
+    expect(await h.http('POST', '/v1/intents', { key, body: { agentId: 'support-assistant', task: 't' } })).toMatchObject({ status: 401, body: { code: 'credential_revoked' } });
+  });
+
+  it("refuses an agent key naming another agent, and takes the key's agent when the intent names none", async () => {
+    const key = await h.apiKey('agent', { agentId: 'support-assistant' });
+    const intentId = `r-${randomUUID()}`;
+    expect(await h.http('POST', '/v1/intents', { key, body: { intentId, agentId: 'research-assistant', task: 't' } })).toMatchObject({ status: 403, body: { code: 'agent_mismatch' } });
+    expect(await h.query(`SELECT 1 FROM "${SCHEMA}"."runs" WHERE id = $1`, [intentId])).toHaveLength(0);
+    const implicit = await h.http<{ runId: string }>('POST', '/v1/intents', { key, body: { task: 'status of acc-001' } });
+    expect(implicit.status).toBe(202);
+    await h.settle();
+    const submitted = h.emitted(EventTypes.IntentSubmitted).find((e) => e.data.intentId === implicit.body.runId)!;
+    expect(submitted.data.agentId).toBe('support-assistant');
+  });
+
+  it("attests an intent it authenticated with the ingress key, or forwards the agent's own signature", async () => {
+    const key = await h.apiKey('agent', { agentId: 'support-assistant' });
+    const attested = await h.http<{ runId: string }>('POST', '/v1/intents', { key, body: { task: 'status of acc-001' } });
+    const agentKeys = generateKeyPair();
+    const intent = { intentId: `r-${randomUUID()}`, agentId: 'support-assistant', agentVersion: '1.0.0', task: 'status of acc-001', submittedAt: new Date().toISOString() };
+    const signature = signIntent(intent, agentKeys.privateKeyPem);
+    const signed = await h.http('POST', '/v1/intents', { key, body: intent, headers: { 'govmesh-signature': signature } });
+    expect(signed.status).toBe(202);
+    expect((await h.http('POST', '/v1/intents', { key, body: { task: 't' }, headers: { 'govmesh-signature': 'nope' } })).body).toMatchObject({ code: 'invalid_signature_header' });
+    await h.settle();
+    const events = h.emitted(EventTypes.IntentSubmitted);
+    const a = events.find((e) => e.data.intentId === attested.body.runId)! as unknown as Record<string, string> & { data: Record<string, unknown> };
+    expect(a['govmeshsigner']).toBe('ingress');
+    expect(verifyIntentSignature(a.data, a['govmeshsig'], h.app.get(ServiceKeys).publicKey('ingress'))).toBe(true);
+    const b = events.find((e) => e.data.intentId === intent.intentId)! as unknown as Record<string, string> & { data: Record<string, unknown> };
+    expect({ signer: b['govmeshsigner'], sig: b['govmeshsig'], data: b.data }).toEqual({ signer: 'agent', sig: signature, data: intent });
+  });
+
+  it("lets an agent read its own runs only; operators and auditors read any", async () => {
+    const mine = await h.apiKey('agent', { agentId: 'support-assistant' });
+    const other = await h.apiKey('agent', { agentId: 'research-assistant' });
+    const { body } = await h.http<{ runId: string }>('POST', '/v1/intents', { key: mine, body: { task: 'status of acc-001' } });
+    expect((await h.http('GET', `/v1/runs/${body.runId}`, { key: mine })).status).toBe(200);
+    expect(await h.http('GET', `/v1/runs/${body.runId}`, { key: other })).toMatchObject({ status: 404, body: { code: 'run_not_found' } });
+    expect((await h.http('POST', `/v1/runs/${body.runId}/cancel`, { key: other, body: {} })).status).toBe(404);
+    expect((await h.http('GET', `/v1/runs/${body.runId}`, { key: await h.apiKey('auditor') })).status).toBe(200);
+    expect((await h.http('GET', `/v1/runs/${body.runId}`)).status).toBe(200);
+  });
+
+  it('keeps /health open and everything else closed', async () => {
+    expect((await h.http('GET', '/health', { key: null })).status).toBe(200);
+    expect((await h.http('GET', '/metrics', { key: null })).status).toBe(200);
+    expect((await h.http('GET', '/v1/runs/x', { key: null })).status).toBe(401);
   });
 });
 
@@ -299,11 +383,5 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-async function baseUrl(h: ServiceHarness): Promise<string> {
-  const server = h.app.getHttpServer() as import('node:http').Server;
-  if (!server.listening) await h.app.listen(0, '127.0.0.1');
-  return (await h.app.getUrl()).replace('[::1]', '127.0.0.1');
 }
 

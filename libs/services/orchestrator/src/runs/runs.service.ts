@@ -1,24 +1,40 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { EventTypes, type IntentSubmittedV1 } from '@govmesh/contracts';
 import type { UnitOfWork } from '@govmesh/messaging';
-import { ENDPOINT_DEPS, ServiceBus, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
+import type { KeyObject } from 'node:crypto';
+import { ENDPOINT_DEPS, ServiceBus, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
+import { INTENT_SIGNATURE_ATTRIBUTE, INTENT_SIGNER_ATTRIBUTE, signIntent } from '@govmesh/signing';
 import { DEFAULT_WORKFLOW } from '@govmesh/workflow';
 import { ORCHESTRATOR_SERVICE } from '../database';
 import { deadlineSecondsOf, deadlineTimerId, newRun, type RunState } from './run-state';
 import { RunsRepository, type RunView } from './runs.repository';
 import { applyToRun, type RunSignal } from './transitions';
 
+export interface IngressOptions {
+  traceparent?: string;
+  /** The agent's own signature of the intent, when it sent one. */
+  agentSignature?: string;
+}
+
 /** The HTTP side of runs: the ingress, signals, and reads. */
 @Injectable()
-export class RunsService {
+export class RunsService implements OnModuleInit {
+  private ingressKey?: KeyObject;
+
   constructor(
     private readonly bus: ServiceBus,
     private readonly runs: RunsRepository,
+    private readonly keys: ServiceKeys,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
   ) {}
 
+  /** The ingress cannot work without its signing key: a distributed orchestrator without it does not start. */
+  onModuleInit(): void {
+    this.ingressKey = this.keys.signingKey('ingress');
+  }
+
   /** Intents waiting for the next group commit, with their callers. */
-  private queued: Array<{ intent: IntentSubmittedV1; traceparent?: string; resolve: (result: { run: RunState; created: boolean }) => void; reject: (err: unknown) => void }> = [];
+  private queued: Array<{ intent: IntentSubmittedV1; options: IngressOptions; resolve: (result: { run: RunState; created: boolean }) => void; reject: (err: unknown) => void }> = [];
   private committing = false;
 
   /**
@@ -26,9 +42,9 @@ export class RunsService {
    * arrive while a transaction is under way are committed together in the next one (group commit):
    * the same guarantees per intent, a fraction of the transactions under load.
    */
-  submitIntent(intent: IntentSubmittedV1, traceparent?: string): Promise<{ run: RunState; created: boolean }> {
+  submitIntent(intent: IntentSubmittedV1, options: IngressOptions = {}): Promise<{ run: RunState; created: boolean }> {
     return new Promise((resolve, reject) => {
-      this.queued.push({ intent, traceparent, resolve, reject });
+      this.queued.push({ intent, options, resolve, reject });
       if (!this.committing) void this.commitQueued();
     });
   }
@@ -60,13 +76,13 @@ export class RunsService {
   }
 
   /** One group's runs, timelines, deadlines and intent events, in the group's transaction. */
-  private async createRuns(uow: UnitOfWork, group: ReadonlyArray<{ intent: IntentSubmittedV1; traceparent?: string }>) {
+  private async createRuns(uow: UnitOfWork, group: ReadonlyArray<{ intent: IntentSubmittedV1; options: IngressOptions }>) {
     const existing = await this.runs.existing(uow, group.map((g) => g.intent.intentId));
-    const candidates = new Map<string, { run: RunState; traceparent?: string; intent: IntentSubmittedV1 }>();
+    const candidates = new Map<string, { run: RunState; options: IngressOptions; intent: IntentSubmittedV1 }>();
     const deadline = deadlineSecondsOf(DEFAULT_WORKFLOW, this.deps.config.runDeadlineSeconds);
-    for (const { intent, traceparent } of group) {
+    for (const { intent, options } of group) {
       if (existing.has(intent.intentId) || candidates.has(intent.intentId)) continue;
-      candidates.set(intent.intentId, { run: newRun(intent, 'http', DEFAULT_WORKFLOW, deadline), traceparent, intent });
+      candidates.set(intent.intentId, { run: newRun(intent, 'http', DEFAULT_WORKFLOW, deadline), options, intent });
     }
     // Another instance may have created one of these runs a moment ago: it keeps it.
     const inserted = await this.runs.insert(uow, [...candidates.values()].map((c) => c.run));
@@ -74,7 +90,7 @@ export class RunsService {
     for (const c of candidates.values()) {
       if (!inserted.has(c.run.id)) continue;
       created.set(c.run.id, c.run);
-      uow.emit(EventTypes.IntentSubmitted, c.intent, { traceparent: c.traceparent });
+      uow.emit(EventTypes.IntentSubmitted, c.intent, { traceparent: c.options.traceparent, extensions: this.signatureOf(c.intent, c.options) });
     }
     const raced = [...candidates.keys()].filter((id) => !inserted.has(id));
     if (raced.length > 0) for (const [id, run] of await this.runs.existing(uow, raced)) existing.set(id, run);
@@ -103,6 +119,16 @@ export class RunsService {
       }
       return run;
     });
+  }
+
+  /**
+   * What proves the intent to policy: the agent's own signature when it sent one; otherwise the
+   * ingress's attestation that it authenticated the agent's credential for exactly this intent.
+   */
+  private signatureOf(intent: IntentSubmittedV1, options: IngressOptions): Record<string, string> {
+    if (options.agentSignature) return { [INTENT_SIGNATURE_ATTRIBUTE]: options.agentSignature, [INTENT_SIGNER_ATTRIBUTE]: 'agent' };
+    this.ingressKey ??= this.keys.signingKey('ingress');
+    return { [INTENT_SIGNATURE_ATTRIBUTE]: signIntent(intent, this.ingressKey), [INTENT_SIGNER_ATTRIBUTE]: 'ingress' };
   }
 
   recordRejectedIntent(reason: string): void {
