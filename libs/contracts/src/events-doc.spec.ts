@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EVENT_CATALOG, EventTypes } from './catalog';
-import { decodeEvent, DEFAULT_MAX_MESSAGE_BYTES, type DecodeOptions, type Rejection } from './codec';
+import { decodeEvent, DEFAULT_MAX_MESSAGE_BYTES, type DecodeOptions, type IntentRefusalCode, type Rejection, type RejectionCode } from './codec';
 import { CLOUDEVENTS_CONTENT_TYPE, CloudEventEnvelope, Headers } from './envelope';
 import { JsonObject, Reason } from './events/common';
 import { IntentSubmittedV1 } from './events/intent';
@@ -179,35 +179,74 @@ describe('docs/events.md', () => {
   });
 
   describe('dead letters', () => {
-    const REJECTION_CODES = ['empty', 'oversized', 'key_too_long', 'malformed_json', 'invalid_envelope', 'unknown_type', 'unexpected_type', 'schema_invalid', 'unstorable_text', 'handler_failed'] as const satisfies readonly Rejection['code'][];
-    // The type check (npm run lint) fails here when codec.ts gains a code this list lacks.
+    /** What decodeEvent rejects with, in the order it checks. */
+    const DECODER_CODES = ['empty', 'oversized', 'key_too_long', 'malformed_json', 'invalid_envelope', 'unknown_type', 'unexpected_type', 'schema_invalid', 'unstorable_text'] as const satisfies readonly RejectionCode[];
+    /** What the policy service refuses a decoded intent with (never the decoder). */
+    const POLICY_REFUSAL_CODES = [
+      'intent_unsigned',
+      'intent_key_unknown',
+      'intent_key_revoked',
+      'intent_signature_invalid',
+      'intent_timestamp_invalid',
+      'intent_stale',
+      'intent_from_future',
+      'intent_replayed',
+    ] as const satisfies readonly IntentRefusalCode[];
+    const REJECTION_CODES = [...DECODER_CODES, 'handler_failed', ...POLICY_REFUSAL_CODES] as const satisfies readonly Rejection['code'][];
+    // The type check (npm run lint) fails here when codec.ts gains a code these lists lack.
     const everyCodeListed: [Exclude<Rejection['code'], (typeof REJECTION_CODES)[number]>] extends [never] ? true : never = true;
+    const everyDecoderCodeListed: [Exclude<RejectionCode, (typeof DECODER_CODES)[number]>] extends [never] ? true : never = true;
+    const everyRefusalCodeListed: [Exclude<IntentRefusalCode, (typeof POLICY_REFUSAL_CODES)[number]>] extends [never] ? true : never = true;
+
+    /** The `raised by` column of the table: which component produces the code. */
+    const raisedBy = (code: (typeof REJECTION_CODES)[number]): string =>
+      (DECODER_CODES as readonly string[]).includes(code) ? 'every consumer (decoder)' : code === 'handler_failed' ? 'every consumer (handler)' : 'policy (intents)';
 
     it('explains every rejection code, and no other', () => {
-      expect(everyCodeListed).toBe(true);
+      expect([everyCodeListed, everyDecoderCodeListed, everyRefusalCodeListed]).toEqual([true, true, true]);
       const rows = rowsByName(firstTable(section('Rejection codes')).rows);
       expect([...rows.keys()].sort()).toEqual([...REJECTION_CODES].sort());
       for (const [code, row] of rows) expect({ code, explained: (row[1] ?? '').length > 20 }).toEqual({ code, explained: true });
+    });
+
+    it('says which component raises each code, in the order of the checks', () => {
+      const table = firstTable(section('Rejection codes'));
+      expect(table.header).toEqual(['code', 'when it happens', 'raised by']);
+      const rows = rowsByName(table.rows);
+      for (const code of REJECTION_CODES) expect({ code, raisedBy: rows.get(code)?.[2] }).toEqual({ code, raisedBy: raisedBy(code) });
+      expect([...rows.keys()]).toEqual([...REJECTION_CODES]);
     });
 
     it('uses the codes the decoder really produces', () => {
       const data = { intentId: 'run-1', agentId: 'support-assistant', task: 'What is the status of account acc-001?' };
       const envelope = { specversion: '1.0', id: 'event-1', source: 'urn:test', type: EventTypes.IntentSubmitted, time: '2026-11-21T09:30:00Z', data };
       const json = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8');
-      const cases: Array<[(typeof REJECTION_CODES)[number], Buffer | null, DecodeOptions]> = [
+      const cases: Array<[(typeof DECODER_CODES)[number], Buffer | null, DecodeOptions]> = [
         ['empty', null, {}],
         ['oversized', Buffer.alloc(2048, 0x20), { maxBytes: 1024 }],
         ['malformed_json', Buffer.from('{"specversion": "1.0", "id": '), {}],
         ['invalid_envelope', json({ ...envelope, time: '2026-11-21T09:30:00' }), {}],
+        ['invalid_envelope', json({ ...envelope, govmeshsig: 'not-a-signature' }), {}],
+        ['invalid_envelope', json({ ...envelope, govmeshsig: 'A'.repeat(86), govmeshsigner: 'operator' }), {}],
         ['unknown_type', json({ ...envelope, type: 'govmesh.intent.teleported.v9' }), {}],
         ['unexpected_type', json(envelope), { topic: Topics.results }],
         ['schema_invalid', json({ ...envelope, data: { ...data, extra: true } }), {}],
         ['key_too_long', json(envelope), { key: 'k'.repeat(200) }],
         ['unstorable_text', json({ ...envelope, data: { ...data, task: 'status of acc-001\u0000' } }), {}],
       ];
+      expect([...new Set(cases.map(([code]) => code))].sort()).toEqual([...DECODER_CODES].sort());
       for (const [code, value, options] of cases) {
         const decoded = decodeEvent(value, options);
         expect({ code, got: decoded.ok ? 'accepted' : decoded.rejection.code }).toEqual({ code, got: code });
+      }
+    });
+
+    it('leaves the policy refusals to policy: the decoder accepts an unsigned or a well-formed signed intent', () => {
+      const data = { intentId: 'run-1', agentId: 'support-assistant', task: 'What is the status of account acc-001?' };
+      const envelope = { specversion: '1.0', id: 'event-1', source: 'urn:test', type: EventTypes.IntentSubmitted, time: '2026-11-21T09:30:00Z', data };
+      for (const value of [envelope, { ...envelope, govmeshsig: 'A'.repeat(86), govmeshsigner: 'agent' }, { ...envelope, govmeshsig: 'A'.repeat(86), govmeshsigner: 'ingress' }]) {
+        const decoded = decodeEvent(Buffer.from(JSON.stringify(value), 'utf8'), { topic: Topics.intents });
+        expect(decoded.ok ? 'accepted' : decoded.rejection.code).toBe('accepted');
       }
     });
   });

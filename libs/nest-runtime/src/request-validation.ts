@@ -26,12 +26,18 @@ export function validateRequest<S extends TSchema>(schema: S, body: unknown, cod
     compiled.set(schema, validate);
   }
   if (!validate(body)) {
-    const fields: FieldProblem[] = (validate.errors ?? []).slice(0, 10).map((e) => {
+    // One problem per field; a union of constants (an enum) is said as the values it allows.
+    const byField = new Map<string, string>();
+    const allowed = new Map<string, string[]>();
+    for (const e of validate.errors ?? []) {
       const extra = e.params && 'additionalProperty' in e.params ? String(e.params['additionalProperty']) : undefined;
       const missing = e.params && 'missingProperty' in e.params ? String(e.params['missingProperty']) : undefined;
       const field = `${e.instancePath}${extra ? `/${extra}` : missing ? `/${missing}` : ''}` || '/';
-      return { field, problem: extra ? 'is not a known field' : missing ? 'is required' : (e.message ?? 'is invalid') };
-    });
+      if (e.keyword === 'const') allowed.set(field, [...(allowed.get(field) ?? []), String(e.params['allowedValue'])]);
+      else if (!byField.has(field) || e.keyword === 'anyOf') byField.set(field, extra ? 'is not a known field' : missing ? 'is required' : (e.message ?? 'is invalid'));
+    }
+    for (const [field, values] of allowed) byField.set(field, `must be one of ${values.join(', ')}`);
+    const fields: FieldProblem[] = [...byField].slice(0, 10).map(([field, problem]) => ({ field, problem }));
     throw new BadRequestException({ code, message: fields.map((f) => `${f.field} ${f.problem}`).join('; '), fields });
   }
   const unstorable = findUnstorableText(body);

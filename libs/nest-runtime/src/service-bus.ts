@@ -111,6 +111,8 @@ export class ServiceBus implements OnApplicationBootstrap, BeforeApplicationShut
     }
     this.relay.publishCommitted(uow.outgoing);
     if (uow.timers.length > 0) this.relay.wake();
+    // Refused messages are dead letters written to the outbox: the loop publishes them now.
+    if (uow.refused.length > 0) this.relay.wake(true);
     if (uow.reservedEffects > 0) this.effects?.wake();
   }
 

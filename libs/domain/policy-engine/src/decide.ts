@@ -135,17 +135,17 @@ function pick(attrs: Record<string, CedarJson>, names: Set<string>): Record<stri
   return picked;
 }
 
-/** Asks Cedar, on the slice of the bundle that can match the request and with only the attributes it reads (see slices.ts). */
+/** Asks Cedar, on the slice of the bundle that can match the request and with only the attributes that slice reads (see slices.ts). */
 export function authorize(bundle: PolicyBundle, request: RecordedRequest): CedarAnswer {
   let answer: cedar.AuthorizationAnswer;
   try {
-    const slice = sliceFor(bundle, request.principal, request.action.id, request.resource);
+    const slice = sliceFor(bundle, request);
     answer = cedar.statefulIsAuthorized({
       principal: request.principal,
       action: request.action,
       resource: request.resource,
       context: slice.wholeContext ? request.context : pick(request.context, slice.attributes),
-      entities: request.entities.map((e) => ({ uid: e.uid, attrs: pick(e.attrs, slice.attributes), parents: e.parents })),
+      entities: request.entities.map((e) => ({ uid: e.uid, attrs: pick(e.attrs, slice.attributes), parents: slice.usesHierarchy ? e.parents : [] })),
       preparsedPolicySetId: slice.id,
     });
   } catch (error) {

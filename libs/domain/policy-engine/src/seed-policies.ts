@@ -54,18 +54,18 @@ when { resource.sideEffect == "read" && context.effectiveTierRank >= 1 };`,
 @description("Prepare-tier agents assemble changes; a human approves each one before it runs")
 @effect("require_approval")
 permit(principal is Agent, action == Action::"InvokeTool", resource is Tool)
-when { resource.sideEffect != "read" && context.effectiveTier == "prepare" };`,
+when { context.effectiveTier == "prepare" && resource.sideEffect != "read" };`,
 
   'execute-low-acts-within-policy': `
 @description("Execute-low agents may change systems of record inside the policy gate")
 permit(principal is Agent, action == Action::"InvokeTool", resource is Tool)
-when { resource.sideEffect != "read" && context.effectiveTier == "execute_low" };`,
+when { context.effectiveTier == "execute_low" && resource.sideEffect != "read" };`,
 
   'execute-high-changes-need-approval': `
 @description("Execute-high actions are costly: a human approves each one first and its outcome is verified")
 @effect("require_approval")
 permit(principal is Agent, action == Action::"InvokeTool", resource is Tool)
-when { resource.sideEffect != "read" && context.effectiveTier == "execute_high" };`,
+when { context.effectiveTier == "execute_high" && resource.sideEffect != "read" };`,
 
   'invoice-payment-needs-positive-amount': `
 @description("An invoice payment must state a positive amount")

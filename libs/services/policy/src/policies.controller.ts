@@ -85,7 +85,7 @@ export class PoliciesController {
     return this.bus.transaction(async (uow) => {
       await this.repository.lockPolicySets(uow);
       const version = await target(uow);
-      const set = await this.repository.policySet(version);
+      const set = await this.repository.policySet(version, uow);
       if (!set) throw new NotFoundException({ code: 'policy_set_not_found', message: `no policy set version "${version}"` });
       const active = await this.repository.activeVersion(uow);
       if (active === version) return { version, previousVersion: null, change: 'unchanged' };

@@ -216,8 +216,10 @@ export class PolicyRepository implements OnModuleInit {
     return rows[0]?.version;
   }
 
-  async policySet(version: string): Promise<PolicySetRecord | null> {
-    return this.dataSource.getRepository(PolicySetRecord).findOne({ where: { version } });
+  async policySet(version: string, uow?: UnitOfWork): Promise<PolicySetRecord | null> {
+    if (!uow) return this.dataSource.getRepository(PolicySetRecord).findOne({ where: { version } });
+    const rows = await uow.query<PolicySetRecord>(`SELECT version, policies, status FROM ${uow.table('policy_sets')} WHERE version = $1`, [version]);
+    return rows[0] ?? null;
   }
 
   async policySets(): Promise<Array<Omit<PolicySetRecord, 'policies'> & { policyCount: number }>> {

@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import { EventTypes, Headers, Topics, type GovmeshEvent, type IntentSubmittedV1 } from '@govmesh/contracts';
+import { checkGrant } from '@govmesh/action-grants';
+import { ServiceKeys } from '@govmesh/nest-runtime';
+import { generateKeyPair, signIntent } from '@govmesh/signing';
+import { ServiceHarness } from '@govmesh/testing';
+import { POLICY_DATABASE } from './database';
+import { PolicyServiceModule } from './policy.module';
+
+const SCHEMA = POLICY_DATABASE.schema;
+
+describe('policy: the identity and policy boundary', () => {
+  let h: ServiceHarness;
+  /** Keys of agents this file registered versions for, by agent id. */
+  const agentKeys = new Map<string, { version: string; privateKeyPem: string; publicKey: string }>();
+
+  beforeAll(async () => {
+    h = await ServiceHarness.start({ modules: [PolicyServiceModule], schemas: [SCHEMA] });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  /** Registers a new version with a fresh key for an agent (the operator API), remembering the private key. */
+  async function giveKey(agentId: string, version = `2.${agentKeys.size}.0`) {
+    const pair = generateKeyPair();
+    const res = await h.http('POST', `/v1/agents/${agentId}/versions`, { body: { version, publicKey: pair.publicKey } });
+    expect(res.status).toBe(201);
+    agentKeys.set(agentId, { version, privateKeyPem: pair.privateKeyPem, publicKey: pair.publicKey });
+    return agentKeys.get(agentId)!;
+  }
+
+  /** An intent event as a producer puts it on Kafka: signed with the given key unless told otherwise. */
+  function intentEvent(agentId: string, options: { key?: string | null; version?: string; submittedAt?: string; intentId?: string; signer?: string; task?: string } = {}) {
+    const known = agentKeys.get(agentId);
+    const data: IntentSubmittedV1 = {
+      intentId: options.intentId ?? `i-${randomUUID()}`,
+      agentId,
+      agentVersion: options.version ?? known?.version ?? '1.0.0',
+      task: options.task ?? 'status of acc-001',
+      submittedAt: options.submittedAt ?? new Date().toISOString(),
+    };
+    const event = h.event(EventTypes.IntentSubmitted, data) as GovmeshEvent & Record<string, unknown>;
+    const key = options.key === undefined ? known?.privateKeyPem : options.key;
+    if (key) {
+      event['govmeshsig'] = signIntent(data, key);
+      event['govmeshsigner'] = options.signer ?? 'agent';
+    }
+    return event as GovmeshEvent<typeof EventTypes.IntentSubmitted>;
+  }
+
+  const decisionFor = (intentId: string) => h.emitted(EventTypes.IntentDecided).filter((e) => e.data.runId === intentId);
+  const deadLettersFor = (intentId: string) =>
+    h.published(Topics.deadLetters).filter((m) => m.value && (JSON.parse(m.value.toString('utf8')) as GovmeshEvent).data && (JSON.parse(m.value.toString('utf8')) as { data: { intentId?: string } }).data.intentId === intentId);
+
+  describe('signed intents', () => {
+    it('decides an intent signed with its agent version\'s registered key', async () => {
+      await giveKey('support-assistant');
+      const event = intentEvent('support-assistant');
+      await h.send(event);
+      expect(decisionFor(event.data.intentId).map((d) => d.data.effect)).toEqual(['allow']);
+      expect(decisionFor(event.data.intentId)[0].data.agentVersion).toBe(agentKeys.get('support-assistant')!.version);
+    });
+
+    it.each([
+      { name: 'an unsigned intent', make: () => intentEvent('support-assistant', { key: null }), code: 'intent_unsigned' },
+      { name: 'a forged signature', make: () => intentEvent('support-assistant', { key: generateKeyPair().privateKeyPem }), code: 'intent_signature_invalid' },
+      { name: "another agent's key", make: () => intentEvent('support-assistant', { key: agentKeys.get('invoice-exceptions-agent')!.privateKeyPem }), code: 'intent_signature_invalid' },
+      { name: 'a forged ingress attestation', make: () => intentEvent('support-assistant', { key: generateKeyPair().privateKeyPem, signer: 'ingress' }), code: 'intent_signature_invalid' },
+      { name: 'a stale timestamp', make: () => intentEvent('support-assistant', { submittedAt: new Date(Date.now() - 3600_000).toISOString() }), code: 'intent_stale' },
+      { name: 'a timestamp from the future', make: () => intentEvent('support-assistant', { submittedAt: new Date(Date.now() + 600_000).toISOString() }), code: 'intent_from_future' },
+      { name: 'an unknown agent', make: () => intentEvent('ghost-agent', { key: generateKeyPair().privateKeyPem }), code: 'intent_key_unknown' },
+      { name: 'a version without a registered key', make: () => intentEvent('support-assistant', { version: '1.0.0' }), code: 'intent_key_unknown' },
+    ])('refuses $name ($code) to the dead letters, counted, and decides nothing', async ({ make, code }) => {
+      if (!agentKeys.has('invoice-exceptions-agent')) await giveKey('invoice-exceptions-agent');
+      const before = (await h.metrics.intentsRejected.get()).values.find((v) => v.labels['reason'] === code)?.value ?? 0;
+      const event = make();
+      await h.send(event);
+      expect(decisionFor(event.data.intentId)).toHaveLength(0);
+      const letters = deadLettersFor(event.data.intentId);
+      expect(letters.map((l) => l.headers[Headers.dlqReasonCode])).toEqual([code]);
+      expect(letters[0].headers[Headers.dlqReason].length).toBeGreaterThan(20);
+      expect((await h.metrics.intentsRejected.get()).values.find((v) => v.labels['reason'] === code)?.value).toBe(before + 1);
+      expect(await h.query(`SELECT 1 FROM "${SCHEMA}"."decisions" WHERE run_id = $1`, [event.data.intentId])).toHaveLength(0);
+    });
+
+    it('refuses a replayed intent id, even re-signed in a new event, and the first decision stands', async () => {
+      const first = intentEvent('support-assistant');
+      await h.send(first);
+      const again = intentEvent('support-assistant', { intentId: first.data.intentId });
+      await h.send(again);
+      expect(decisionFor(first.data.intentId)).toHaveLength(1);
+      expect(deadLettersFor(first.data.intentId).map((l) => l.headers[Headers.dlqReasonCode])).toEqual(['intent_replayed']);
+    });
+
+    it('refuses intents signed with a revoked key, and a suspended agent\'s validly signed intent is denied', async () => {
+      const agentId = `revocable-${randomUUID().slice(0, 8)}`;
+      expect((await h.http('PUT', `/v1/agents/${agentId}`, { body: { owner: 'support-operations', tier: 'execute_low', version: '1.0.0' } })).status).toBe(200);
+      const { version } = await giveKey(agentId);
+      expect((await h.http('POST', `/v1/agents/${agentId}/status`, { body: { status: 'suspended', reason: 'under review' } })).status).toBe(200);
+      const suspended = intentEvent(agentId);
+      await h.send(suspended);
+      expect(decisionFor(suspended.data.intentId)[0].data).toMatchObject({ effect: 'deny', reasons: [{ code: 'forbidden_by_policy' }] });
+      expect((await h.http('POST', `/v1/agents/${agentId}/versions/${version}/revoke`, { body: { reason: 'key leaked' } })).status).toBe(200);
+      const revoked = intentEvent(agentId);
+      await h.send(revoked);
+      expect(deadLettersFor(revoked.data.intentId).map((l) => l.headers[Headers.dlqReasonCode])).toEqual(['intent_key_revoked']);
+    });
+  });
+
+  describe('the registry: operators only, explicit lifecycle, every change an event with its actor', () => {
+    it('refuses a missing credential (401) and a reviewer or agent key (403) on the operator API, changing nothing', async () => {
+      const reviewer = await h.apiKey('reviewer', { groups: ['finance-ops'] });
+      const agent = await h.apiKey('agent', { agentId: 'support-assistant' });
+      const body = { owner: 'mallory', tier: 'execute_high', version: '9.9.9' };
+      expect(await h.http('PUT', '/v1/agents/research-assistant', { key: null, body })).toMatchObject({ status: 401, body: { code: 'credential_missing' } });
+      expect(await h.http('PUT', '/v1/agents/research-assistant', { key: reviewer, body })).toMatchObject({ status: 403, body: { code: 'role_forbidden' } });
+      expect(await h.http('PUT', '/v1/agents/research-assistant', { key: agent, body })).toMatchObject({ status: 403, body: { code: 'role_forbidden' } });
+      expect(await h.http('POST', '/v1/api-keys', { key: reviewer, body: { name: 'x', role: 'operator' } })).toMatchObject({ status: 403 });
+      expect((await h.http<{ tier: string }>('GET', '/v1/agents/research-assistant')).body.tier).toBe('assist');
+    });
+
+    it('refuses to re-register a retired agent, with or without a status', async () => {
+      for (const body of [{ owner: 'finance-operations', tier: 'execute_low' }, { owner: 'finance-operations', tier: 'execute_low', status: 'active' }]) {
+        expect(await h.http('PUT', '/v1/agents/legacy-batch-bot', { body })).toMatchObject({ status: 409, body: { code: 'agent_retired' } });
+      }
+      expect(await h.http('POST', '/v1/agents/legacy-batch-bot/status', { body: { status: 'active' } })).toMatchObject({ status: 409, body: { code: 'agent_retired' } });
+      expect((await h.http<{ status: string }>('GET', '/v1/agents/legacy-batch-bot')).body.status).toBe('retired');
+    });
+
+    it('never reactivates a suspended agent by omission, and records who changed what', async () => {
+      const agentId = `lifecycle-${randomUUID().slice(0, 8)}`;
+      const operator = await h.apiKey('operator', { name: 'ops on call' });
+      await h.http('PUT', `/v1/agents/${agentId}`, { key: operator, body: { owner: 'support-operations', tier: 'prepare', version: '1.0.0', purpose: 'tests' } });
+      await h.http('POST', `/v1/agents/${agentId}/status`, { key: operator, body: { status: 'suspended' } });
+      const updated = await h.http<{ status: string; tier: string }>('PUT', `/v1/agents/${agentId}`, { key: operator, body: { owner: 'support-operations', tier: 'execute_low' } });
+      expect(updated.body).toMatchObject({ status: 'suspended', tier: 'execute_low' });
+      await h.http('POST', `/v1/agents/${agentId}/status`, { key: operator, body: { status: 'retired' } });
+      expect(await h.http('POST', `/v1/agents/${agentId}/status`, { key: operator, body: { status: 'active' } })).toMatchObject({ status: 409 });
+      await h.settle();
+      const changes = h.emitted(EventTypes.AgentChanged).filter((e) => e.data.agentId === agentId);
+      expect(changes.map((c) => [c.data.change, c.data.agent.status])).toEqual([
+        ['registered', 'active'],
+        ['status_changed', 'suspended'],
+        ['updated', 'suspended'],
+        ['status_changed', 'retired'],
+      ]);
+      expect(changes.every((c) => c.data.actor.kind === 'operator' && c.data.actor.name === 'ops on call' && c.data.actor.id.startsWith('key:'))).toBe(true);
+      expect(changes.every((c) => c.subject === agentId)).toBe(true);
+    });
+
+    it('validates every field with a 400 naming it, never a 500', async () => {
+      const cases: Array<[unknown, string]> = [
+        [{ owner: 'o'.repeat(129), tier: 'assist', version: '1' }, '/owner'],
+        [{ owner: 'o', tier: 'god-mode', version: '1' }, '/tier'],
+        [{ owner: 'o', tier: 'assist', version: 'v'.repeat(65) }, '/version'],
+        [{ owner: 'o', tier: 'assist', version: '1', purpose: 'p'.repeat(2001) }, '/purpose'],
+        [{ owner: 'o', tier: 'assist', version: '1', publicKey: 'short' }, '/publicKey'],
+        [{ owner: 'o', tier: 'assist', version: '1', extra: true }, '/extra'],
+        [{ owner: 'o\u0000', tier: 'assist', version: '1' }, '/owner'],
+      ];
+      for (const [body, field] of cases) {
+        const res = await h.http<{ code: string; fields: Array<{ field: string }> }>('PUT', `/v1/agents/new-${randomUUID().slice(0, 8)}`, { body });
+        expect({ field, status: res.status, fields: res.body.fields.map((f) => f.field) }).toEqual({ field, status: 400, fields: expect.arrayContaining([field]) });
+      }
+      expect((await h.http('PUT', `/v1/agents/${'x'.repeat(200)}`, { body: { owner: 'o', tier: 'assist', version: '1' } })).status).toBe(400);
+    });
+  });
+
+  describe('API keys', () => {
+    it('shows a key once, stores only its hash, binds agent keys to a registered agent, and revokes in one call', async () => {
+      const created = await h.http<{ id: string; key: string; role: string }>('POST', '/v1/api-keys', { body: { name: 'triage bot', role: 'agent', agentId: 'support-triage-agent' } });
+      expect(created.status).toBe(201);
+      expect(created.body.key).toMatch(/^gm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
+      const listed = await h.http<Array<Record<string, unknown>>>('GET', '/v1/api-keys');
+      expect(JSON.stringify(listed.body)).not.toContain(created.body.key.split('_')[2]);
+      expect(listed.body.find((k) => k['id'] === created.body.id)).not.toHaveProperty('secretSha256');
+      expect(await h.http('POST', '/v1/api-keys', { body: { name: 'ghost', role: 'agent', agentId: 'ghost-agent' } })).toMatchObject({ status: 400, body: { code: 'agent_not_registered' } });
+      expect(await h.http('POST', '/v1/api-keys', { body: { name: 'old', role: 'agent', agentId: 'legacy-batch-bot' } })).toMatchObject({ status: 400, body: { code: 'agent_retired' } });
+      expect(await h.http('POST', '/v1/api-keys', { body: { name: 'x', role: 'root' } })).toMatchObject({ status: 400, body: { fields: [{ field: '/role' }] } });
+      expect((await h.http('GET', '/v1/agents', { key: created.body.key })).status).toBe(403);
+      expect((await h.http('POST', `/v1/api-keys/${created.body.id}/revoke`)).status).toBe(200);
+      expect(await h.http('GET', '/v1/agents', { key: created.body.key })).toMatchObject({ status: 401, body: { code: 'credential_revoked' } });
+    });
+  });
+
+  describe('policy sets: validated, versioned, activated and rolled back without a restart', () => {
+    it('refuses a malformed or schema-invalid upload with Cedar\'s own diagnostics', async () => {
+      const malformed = await h.http<{ code: string; diagnostics: Array<{ message: string }> }>('POST', '/v1/policies', { body: { policies: { broken: 'permit(principal, action, resource' } } });
+      expect(malformed).toMatchObject({ status: 400, body: { code: 'policy_invalid' } });
+      expect(malformed.body.diagnostics.length).toBeGreaterThan(0);
+      const invalid = await h.http<{ code: string; diagnostics: Array<{ message: string }> }>('POST', '/v1/policies', {
+        body: { policies: { typo: 'permit(principal is Agent, action == Action::"InvokeTool", resource is Tool) when { principal.tierr == "assist" };' } },
+      });
+      expect(invalid).toMatchObject({ status: 400, body: { code: 'policy_invalid' } });
+      expect(JSON.stringify(invalid.body.diagnostics)).toContain('tierr');
+      expect((await h.http('POST', '/v1/policies', { key: await h.apiKey('auditor'), body: { policies: { p: 'permit(principal, action, resource);' } } })).status).toBe(403);
+    });
+
+    it('simulates a candidate against recorded decisions, activates it everywhere at once, and rolls back', async () => {
+      const active = await h.http<Array<{ version: string; status: string }>>('GET', '/v1/policies');
+      const seedVersion = active.body.find((s) => s.status === 'active')!.version;
+      const seed = (await h.http<{ policies: Record<string, string> }>('GET', `/v1/policies/${seedVersion}`)).body.policies;
+      const { 'active-agents-submit-intents': _, ...closed } = seed;
+      const simulated = await h.http<{ changed: number; changes: Array<{ subject: string; recorded: { effect: string }; candidate: { effect: string } }> }>('POST', '/v1/policies/simulate', { body: { policies: closed } });
+      expect(simulated.status).toBe(200);
+      expect(simulated.body.changed).toBeGreaterThan(0);
+      expect(simulated.body.changes.every((c) => c.subject === 'intent' && c.recorded.effect === 'allow' && c.candidate.effect === 'deny')).toBe(true);
+
+      const uploaded = await h.http<{ version: string }>('POST', '/v1/policies', { body: { policies: closed, description: 'no intents' } });
+      expect(uploaded.status).toBe(201);
+      expect((await h.http('POST', `/v1/policies/${uploaded.body.version}/activate`)).status).toBe(200);
+      const underNew = intentEvent('support-assistant');
+      await h.send(underNew);
+      expect(decisionFor(underNew.data.intentId)[0].data).toMatchObject({ effect: 'deny', policyVersion: uploaded.body.version });
+
+      expect(await h.http('POST', '/v1/policies/rollback')).toMatchObject({ status: 200, body: { version: seedVersion } });
+      const underSeed = intentEvent('support-assistant');
+      await h.send(underSeed);
+      expect(decisionFor(underSeed.data.intentId)[0].data).toMatchObject({ effect: 'allow', policyVersion: seedVersion });
+      await h.settle();
+      expect(h.emitted(EventTypes.PolicyActivated).map((e) => e.data.change)).toEqual(expect.arrayContaining(['activated', 'rolled_back']));
+    });
+  });
+
+  describe('actions: argument-aware decisions and Ed25519 grants bound to the exact action', () => {
+    async function admit(agentId: string): Promise<string> {
+      if (!agentKeys.has(agentId)) await giveKey(agentId);
+      const event = intentEvent(agentId, { task: 'pay the invoice' });
+      await h.send(event);
+      expect(decisionFor(event.data.intentId)[0].data.effect).toBe('allow');
+      return event.data.intentId;
+    }
+    const propose = (runId: string, agentId: string, tool: string, args: Record<string, unknown>) =>
+      h.event(EventTypes.ActionProposed, { runId, stepId: 'authorize', agentId, agentVersion: agentKeys.get(agentId)?.version ?? '1.0.0', tool, arguments: args });
+    const actionDecision = (runId: string) => h.emitted(EventTypes.ActionDecided).filter((e) => e.data.runId === runId);
+
+    it('pays an invoice up to 5000 by itself and sends a larger one to finance-ops, by the arguments', async () => {
+      const small = await admit('invoice-exceptions-agent');
+      await h.send(propose(small, 'invoice-exceptions-agent', 'invoices.approve_payment', { invoiceId: 'inv-1', amount: 4999.5, currency: 'EUR' }));
+      const [allowed] = actionDecision(small);
+      expect(allowed.data).toMatchObject({ effect: 'allow' });
+      const grant = allowed.data.grant!;
+      const publicKey = h.app.get(ServiceKeys).publicKey('grant');
+      const request = { runId: small, stepId: 'authorize', agentId: 'invoice-exceptions-agent', agentVersion: grant.agentVersion, tool: 'invoices.approve_payment', arguments: { invoiceId: 'inv-1', amount: 4999.5, currency: 'EUR' } };
+      expect(checkGrant(publicKey, grant, request, new Date())).toBeNull();
+      expect(checkGrant(publicKey, grant, { ...request, arguments: { ...request.arguments, amount: 82000 } }, new Date())?.code).toBe('grant_digest_mismatch');
+
+      const large = await admit('invoice-exceptions-agent');
+      await h.send(propose(large, 'invoice-exceptions-agent', 'invoices.approve_payment', { invoiceId: 'inv-2', amount: 82000, currency: 'EUR' }));
+      expect(actionDecision(large)[0].data).toMatchObject({ effect: 'require_approval', approvers: ['finance-ops'] });
+      expect(actionDecision(large)[0].data.grant).toBeUndefined();
+    });
+
+    it('refuses an action for a run policy never admitted, and one on data above the agent\'s clearance', async () => {
+      const forged = `forged-${randomUUID()}`;
+      await h.send(propose(forged, 'support-assistant', 'sandbox.lookup_account', { accountId: 'acc-001' }));
+      expect(actionDecision(forged)[0].data).toMatchObject({ effect: 'deny', reasons: [{ code: 'run_not_admitted' }] });
+      expect(actionDecision(forged)[0].data.grant).toBeUndefined();
+
+      const run = await admit('support-assistant');
+      await h.send(propose(run, 'support-assistant', 'sandbox.lookup_account', { accountId: 'acc-003' }));
+      expect(actionDecision(run)[0].data.effect).toBe('deny');
+      expect(JSON.stringify(actionDecision(run)[0].data.reasons)).toContain('classification');
+    });
+  });
+});
+
