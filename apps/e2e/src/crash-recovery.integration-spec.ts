@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Topics } from '@govmesh/contracts';
-import { expectEventually, intentCloudEvent, startMeshFixture, type MeshApp, type MeshFixture } from '@govmesh/testing';
+import { expectEventually, signedIntentCloudEvent, startMeshFixture, type AgentSigningKey, type MeshApp, type MeshFixture } from '@govmesh/testing';
 
 const INTENTS = 500;
 
@@ -14,10 +14,12 @@ describe.each<MeshApp>(['tool-gateway', 'orchestrator'])('crash recovery: SIGKIL
   let db: MeshFixture['db'];
   let mesh: MeshFixture['mesh'];
   let client: MeshFixture['client'];
+  let agent: AgentSigningKey;
 
   beforeAll(async () => {
     fixture = await startMeshFixture(`crash-${victim}`, [Topics.results]);
     ({ db, mesh, client } = fixture);
+    agent = await mesh.registerAgentKey('support-assistant');
   });
 
   afterAll(async () => {
@@ -26,12 +28,13 @@ describe.each<MeshApp>(['tool-gateway', 'orchestrator'])('crash recovery: SIGKIL
 
   it('every intent reaches exactly one result, no tool runs twice, nothing is lost', async () => {
     const runIds = Array.from({ length: INTENTS }, (_, i) => `crash-${victim}-${i}-${randomUUID().slice(0, 8)}`);
-    const accounts = ['acc-001', 'acc-003'];
+    // Two accounts within the agent's clearance (acc-003 is restricted: it would be denied).
+    const accounts = ['acc-001', 'acc-002'];
     await client.send(
       Topics.intents,
       runIds.map((runId, i) => ({
         key: runId,
-        value: intentCloudEvent({ intentId: runId, agentId: 'support-assistant', task: 'account status', input: { accountId: accounts[i % 2] } }),
+        value: signedIntentCloudEvent(agent, { intentId: runId, task: 'account status', input: { accountId: accounts[i % 2] } }),
       })),
     );
 

@@ -1,20 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import { Topics } from '@govmesh/contracts';
-import { expectEventually, intentCloudEvent, startMeshFixture, type MeshFixture } from '@govmesh/testing';
+import { expectEventually, intentCloudEvent, signedIntentCloudEvent, startMeshFixture, type AgentSigningKey, type MeshFixture } from '@govmesh/testing';
 
 /**
  * The mesh as an operator runs it: seven processes, the Kafka-protocol test broker, real
- * Postgres. The producer here is a plain Kafka client that knows only the documented contract.
+ * Postgres, each process with only the keys its service needs. The producer here is a plain
+ * Kafka client that knows only the documented contract: it signs its intents with the key an
+ * operator registered on the agent version (docs/signing.md). HTTP callers carry API keys.
  */
 describe('distributed mesh: seven processes over Kafka and Postgres', () => {
   let fixture: MeshFixture;
   let db: MeshFixture['db'];
   let mesh: MeshFixture['mesh'];
   let client: MeshFixture['client'];
+  let agent: AgentSigningKey;
+  let agentKey: string;
+  let auditorKey: string;
 
   beforeAll(async () => {
     fixture = await startMeshFixture('distributed', [Topics.results, Topics.deadLetters]);
     ({ db, mesh, client } = fixture);
+    agent = await mesh.registerAgentKey('support-assistant', '1.1.0');
+    agentKey = await mesh.apiKey('agent', { agentId: 'support-assistant' });
+    auditorKey = await mesh.apiKey('auditor');
   });
 
   afterAll(async () => {
@@ -22,12 +30,11 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
   });
 
   const resultFor = (runId: string) => client.messages(Topics.results).filter((m) => m.key === runId);
+  const lettersFor = (key: string) => client.messages(Topics.deadLetters).filter((m) => m.key === key && m.headers['govmesh_dlq_consumer_group'] === 'govmesh.policy');
 
-  it('an intent published with a plain Kafka client comes back verified on the results topic', async () => {
+  it('an intent signed and published with a plain Kafka client comes back verified on the results topic', async () => {
     const runId = `kafka-${randomUUID()}`;
-    await client.send(Topics.intents, [
-      { key: runId, value: intentCloudEvent({ intentId: runId, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) },
-    ]);
+    await client.send(Topics.intents, [{ key: runId, value: signedIntentCloudEvent(agent, { intentId: runId, task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) }]);
     const [result] = await expectEventually(() => {
       const found = resultFor(runId);
       expect(found).toHaveLength(1);
@@ -68,13 +75,14 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
         ].sort(),
       );
     });
-    const chain = (await (await fetch(`${mesh.url('telemetry')}/v1/audit/verify`)).json()) as { intact: boolean };
-    expect(chain.intact).toBe(true);
+    const chain = await mesh.http<{ intact: boolean }>('telemetry', 'GET', '/v1/audit/verify', { key: auditorKey });
+    expect(chain.status).toBe(200);
+    expect(chain.body.intact).toBe(true);
   });
 
-  it('an unregistered agent gets a denied result that says why', async () => {
-    const runId = `ghost-${randomUUID()}`;
-    await client.send(Topics.intents, [{ key: runId, value: intentCloudEvent({ intentId: runId, agentId: 'ghost-agent', task: 'Read acc-001' }) }]);
+  it('an account above the agent\'s clearance gets a denied result that says why, and no tool runs', async () => {
+    const runId = `restricted-${randomUUID()}`;
+    await client.send(Topics.intents, [{ key: runId, value: signedIntentCloudEvent(agent, { intentId: runId, task: 'Status of acc-003 please', input: { accountId: 'acc-003' } }) }]);
     const [result] = await expectEventually(() => {
       const found = resultFor(runId);
       expect(found).toHaveLength(1);
@@ -82,23 +90,36 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
     }, { timeoutMs: 60000 });
     const data = (result.json as { data: { outcome: string; reasons: Array<{ code: string; message: string }> } }).data;
     expect(data.outcome).toBe('denied');
-    expect(data.reasons[0]).toEqual({ code: 'agent_not_registered', message: expect.stringContaining('ghost-agent') });
-    const tools = await db.query('SELECT 1 FROM tool_gateway.executions WHERE run_id = $1', [runId]);
-    expect(tools).toHaveLength(0);
+    expect(data.reasons.map((r) => r.code)).toContain('classification_above_clearance');
+    expect(await db.query('SELECT 1 FROM tool_gateway.executions WHERE run_id = $1', [runId])).toHaveLength(0);
+    expect(await db.query('SELECT 1 FROM sandbox.access_log WHERE run_id = $1', [runId])).toHaveLength(0);
   });
 
-  it('the HTTP ingress publishes through the same path and serves the run with its timeline', async () => {
-    const res = await fetch(`${mesh.url('orchestrator')}/v1/intents`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ agentId: 'support-assistant', task: 'Balance of acc-003?' }),
-    });
+  it('an intent of an unregistered agent is refused to the dead letters (no key to check it with) and creates no run', async () => {
+    const runId = `ghost-${randomUUID()}`;
+    const ghost: AgentSigningKey = { ...agent, agentId: 'ghost-agent' };
+    await client.send(Topics.intents, [{ key: runId, value: signedIntentCloudEvent(ghost, { intentId: runId, task: 'Read acc-001' }) }]);
+    const [letter] = await expectEventually(() => {
+      const found = lettersFor(runId);
+      expect(found).toHaveLength(1);
+      return found;
+    }, { timeoutMs: 60000 });
+    expect(letter.headers['govmesh_dlq_reason_code']).toBe('intent_key_unknown');
+    expect(letter.headers['govmesh_dlq_reason']).toContain('ghost-agent');
+    expect(resultFor(runId)).toHaveLength(0);
+    expect(await db.query('SELECT 1 FROM orchestrator.runs WHERE id = $1', [runId])).toHaveLength(0);
+    expect(await db.query('SELECT 1 FROM tool_gateway.executions WHERE run_id = $1', [runId])).toHaveLength(0);
+  });
+
+  it('the HTTP ingress takes an agent key, publishes through the same path and serves the run with its timeline', async () => {
+    const res = await mesh.http<{ runId: string }>('orchestrator', 'POST', '/v1/intents', { key: agentKey, body: { agentId: 'support-assistant', task: 'Balance of acc-002?' } });
     expect(res.status).toBe(202);
-    const { runId } = (await res.json()) as { runId: string };
+    const { runId } = res.body;
     const run = await expectEventually(async () => {
-      const view = (await (await fetch(`${mesh.url('orchestrator')}/v1/runs/${runId}`)).json()) as { status: string; outcome: string; timeline: Array<{ kind: string }> };
-      expect(view.status).toBe('completed');
-      return view;
+      const view = await mesh.http<{ status: string; outcome: string; timeline: Array<{ kind: string }> }>('orchestrator', 'GET', `/v1/runs/${runId}`, { key: agentKey });
+      expect(view.status).toBe(200);
+      expect(view.body.status).toBe('completed');
+      return view.body;
     }, { timeoutMs: 60000 });
     expect(run.outcome).toBe('verified');
     expect(run.timeline.map((t) => t.kind)).toEqual([
@@ -111,9 +132,79 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
       'verification_confirmed',
       'run_verified',
     ]);
-    const invalid = await fetch(`${mesh.url('orchestrator')}/v1/intents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agentId: 'x' }) });
+    // An auditor reads it too; another agent's key does not see it.
+    expect((await mesh.http('orchestrator', 'GET', `/v1/runs/${runId}`, { key: auditorKey })).status).toBe(200);
+    const otherAgent = await mesh.apiKey('agent', { agentId: 'research-assistant' });
+    expect((await mesh.http('orchestrator', 'GET', `/v1/runs/${runId}`, { key: otherAgent })).status).toBe(404);
+
+    const invalid = await mesh.http<{ message: string }>('orchestrator', 'POST', '/v1/intents', { key: agentKey, body: { agentId: 'support-assistant' } });
     expect(invalid.status).toBe(400);
-    expect(((await invalid.json()) as { message: string }).message).toMatch(/task/);
+    expect(invalid.body.message).toMatch(/task/);
+    const impostor = await mesh.http<{ code: string }>('orchestrator', 'POST', '/v1/intents', { key: agentKey, body: { agentId: 'ghost-agent', task: 'Read acc-001' } });
+    expect(impostor.status).toBe(403);
+    expect(impostor.body.code).toBe('agent_mismatch');
+  });
+
+  it('refuses a request without a credential (401) or with the wrong role (403); /health stays open', async () => {
+    const anonymous = await mesh.http<{ code: string }>('orchestrator', 'POST', '/v1/intents', { key: null, body: { agentId: 'support-assistant', task: 'Status of acc-001' } });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.code).toBe('credential_missing');
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    for (const [app, path] of [
+      ['telemetry', '/v1/audit/verify'],
+      ['telemetry', '/v1/dead-letters'],
+      ['policy', '/v1/agents'],
+      ['policy', '/v1/api-keys'],
+      ['orchestrator', `/v1/runs/${randomUUID()}`],
+    ] as const) {
+      expect({ path, status: (await mesh.http(app, 'GET', path, { key: null })).status }).toEqual({ path, status: 401 });
+    }
+    const forged = await mesh.http<{ code: string }>('telemetry', 'GET', '/v1/audit/verify', { key: `gm_${'a'.repeat(12)}_${'A'.repeat(43)}` });
+    expect(forged.status).toBe(401);
+    expect(forged.body.code).toBe('credential_invalid');
+    const agentOnAudit = await mesh.http<{ code: string }>('telemetry', 'GET', '/v1/audit/verify', { key: agentKey });
+    expect(agentOnAudit.status).toBe(403);
+    expect(agentOnAudit.body.code).toBe('role_forbidden');
+    expect((await mesh.http('policy', 'POST', '/v1/api-keys', { key: auditorKey, body: { name: 'x', role: 'operator' } })).status).toBe(403);
+    expect((await mesh.http('orchestrator', 'POST', '/v1/intents', { key: auditorKey, body: { task: 't' } })).status).toBe(403);
+    // A revoked key is refused from the next request on.
+    const created = await mesh.http<{ id: string; key: string }>('policy', 'POST', '/v1/api-keys', { body: { name: 'short-lived auditor', role: 'auditor' } });
+    expect(created.status).toBe(201);
+    expect((await mesh.http('telemetry', 'GET', '/v1/audit/verify', { key: created.body.key })).status).toBe(200);
+    expect((await mesh.http('policy', 'POST', `/v1/api-keys/${created.body.id}/revoke`)).status).toBe(200);
+    const revoked = await mesh.http<{ code: string }>('telemetry', 'GET', '/v1/audit/verify', { key: created.body.key });
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.code).toBe('credential_revoked');
+    for (const app of ['policy', 'orchestrator', 'telemetry'] as const) expect((await mesh.http(app, 'GET', '/health', { key: null })).status).toBe(200);
+  });
+
+  it('a Kafka intent without a signature lands in the dead letters as intent_unsigned and creates no run', async () => {
+    const runId = `unsigned-${randomUUID()}`;
+    const signedId = `signed-after-${randomUUID()}`;
+    await client.send(Topics.intents, [
+      { key: runId, value: intentCloudEvent({ intentId: runId, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) },
+    ]);
+    await client.send(Topics.intents, [{ key: signedId, value: signedIntentCloudEvent(agent, { intentId: signedId, task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) }]);
+    const [letter] = await expectEventually(() => {
+      const found = lettersFor(runId);
+      expect(found).toHaveLength(1);
+      return found;
+    }, { timeoutMs: 60000 });
+    expect(letter.headers['govmesh_dlq_reason_code']).toBe('intent_unsigned');
+    expect(letter.headers['govmesh_dlq_original_topic']).toBe(Topics.intents);
+    expect(letter.headers['govmesh_dlq_reason']).toMatch(/govmeshsig/);
+    // The signed intent sent after it runs, so the unsigned one was decided on, not left behind.
+    await expectEventually(() => expect(resultFor(signedId)).toHaveLength(1), { timeoutMs: 60000 });
+    expect(resultFor(runId)).toHaveLength(0);
+    expect(await db.query('SELECT 1 FROM orchestrator.runs WHERE id = $1', [runId])).toHaveLength(0);
+    expect(await db.query('SELECT 1 FROM policy.decisions WHERE run_id = $1', [runId])).toHaveLength(0);
+    expect((await mesh.http('orchestrator', 'GET', `/v1/runs/${runId}`)).status).toBe(404);
+    const metrics = await (await fetch(`${mesh.url('policy')}/metrics`)).text();
+    expect(metrics).toMatch(/govmesh_intents_rejected_total\{[^}]*reason="intent_unsigned"[^}]*\} 1/);
+    await expectEventually(async () => {
+      const recorded = await mesh.http<Array<{ reasonCode: string; messageKey: string; consumerGroup: string }>>('telemetry', 'GET', '/v1/dead-letters?limit=100', { key: auditorKey });
+      expect(recorded.body.filter((r) => r.messageKey === runId).map((r) => [r.consumerGroup, r.reasonCode])).toEqual([['govmesh.policy', 'intent_unsigned']]);
+    }, { timeoutMs: 30000 });
   });
 
   it('bad input lands in the dead-letter topic with its reason, is counted, and the consumer keeps going', async () => {
@@ -130,8 +221,9 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
       { key: 'o-1', value: oversized },
     ]);
     const runId = `after-bad-${randomUUID()}`;
-    await client.send(Topics.intents, [{ key: runId, value: intentCloudEvent({ intentId: runId, agentId: 'support-assistant', task: 'acc-001', input: { accountId: 'acc-001' } }) }]);
+    await client.send(Topics.intents, [{ key: runId, value: signedIntentCloudEvent(agent, { intentId: runId, task: 'acc-001', input: { accountId: 'acc-001' } }) }]);
 
+    const badKeys = ['bad-json', 's-1', 'u-1', 'o-1'];
     const letters = await expectEventually(() => {
       // Telemetry also consumes govmesh.intents, so each bad message is dead-lettered by both consumer groups.
       const fromPolicy = client.messages(Topics.deadLetters).slice(before).filter((m) => m.headers['govmesh_dlq_consumer_group'] === 'govmesh.policy');
@@ -149,14 +241,16 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
     // The consumer kept going: the good intent behind the bad ones completes.
     await expectEventually(() => expect(resultFor(runId)).toHaveLength(1), { timeoutMs: 60000 });
 
-    // Counted by reason, and visible to operators through telemetry.
+    // Counted by reason, and visible to auditors through telemetry.
     const metrics = await (await fetch(`${mesh.url('policy')}/metrics`)).text();
     for (const reason of ['malformed_json', 'schema_invalid', 'unknown_type', 'oversized']) {
       expect(metrics).toMatch(new RegExp(`govmesh_dead_letters_total\\{[^}]*topic="govmesh.intents"[^}]*reason="${reason}"[^}]*\\} 1`));
     }
     await expectEventually(async () => {
-      const recorded = (await (await fetch(`${mesh.url('telemetry')}/v1/dead-letters?limit=100`)).json()) as Array<{ reasonCode: string; consumerGroup: string }>;
-      expect(recorded.filter((r) => r.consumerGroup === 'govmesh.policy').map((r) => r.reasonCode).sort()).toEqual(['malformed_json', 'oversized', 'schema_invalid', 'unknown_type']);
+      const recorded = await mesh.http<Array<{ reasonCode: string; consumerGroup: string; messageKey: string }>>('telemetry', 'GET', '/v1/dead-letters?limit=100', { key: auditorKey });
+      expect(recorded.status).toBe(200);
+      const mine = recorded.body.filter((r) => r.consumerGroup === 'govmesh.policy' && badKeys.includes(r.messageKey));
+      expect(mine.map((r) => r.reasonCode).sort()).toEqual(['malformed_json', 'oversized', 'schema_invalid', 'unknown_type']);
     }, { timeoutMs: 30000 });
   });
 });

@@ -121,7 +121,6 @@ describe('runtime core: registry events', () => {
 
   beforeAll(async () => {
     h = await ServiceHarness.start({ modules: [PolicyServiceModule, TelemetryServiceModule], schemas: [POLICY_DATABASE.schema, TELEMETRY_DATABASE.schema] });
-    await h.app.listen(0, '127.0.0.1');
   });
 
   afterAll(async () => {
@@ -129,9 +128,8 @@ describe('runtime core: registry events', () => {
   });
 
   it('an agent registered and then changed emits two events keyed by the agent id, both in the audit chain', async () => {
-    const base = (await h.app.getUrl()).replace('[::1]', '127.0.0.1');
     const agentId = `agent-${randomUUID()}`;
-    const put = (body: Record<string, unknown>) => fetch(`${base}/v1/agents/${agentId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const put = (body: Record<string, unknown>) => h.http('PUT', `/v1/agents/${agentId}`, { body });
     expect((await put({ version: '1.0.0', owner: 'support-operations', tier: 'assist' })).status).toBe(200);
     expect((await put({ version: '1.1.0', owner: 'support-operations', tier: 'execute_low' })).status).toBe(200);
     await h.settle();
@@ -142,6 +140,7 @@ describe('runtime core: registry events', () => {
       ['registered', 'assist', null],
       ['updated', 'execute_low', 'assist'],
     ]);
+    expect(changes.every((e) => e.data.actor.kind === 'operator' && e.data.actor.id.startsWith('key:'))).toBe(true);
     const keys = h.published(Topics.registry).filter((m) => m.key === agentId);
     expect(keys).toHaveLength(2);
     const audited = await h.query<{ type: string; run_id: string | null }>(`SELECT type, run_id FROM "telemetry"."audit_records" WHERE payload->'data'->>'agentId' = $1 ORDER BY seq`, [agentId]);

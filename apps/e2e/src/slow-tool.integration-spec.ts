@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Topics } from '@govmesh/contracts';
-import { expectEventually, intentCloudEvent, startMeshFixture, type MeshFixture } from '@govmesh/testing';
+import { expectEventually, signedIntentCloudEvent, startMeshFixture, type MeshFixture } from '@govmesh/testing';
 
 const SESSION_TIMEOUT_MS = 6000;
 const SANDBOX_LATENCY_MS = 9000;
@@ -27,10 +27,11 @@ describe('a tool slower than the consumer session timeout', () => {
 
   it('completes each run with one execution and no rebalance of the tool gateway', async () => {
     const { client, db, mesh } = fixture;
+    const agent = await mesh.registerAgentKey('support-assistant');
     const runs = Array.from({ length: 3 }, () => `slow-${randomUUID()}`);
     await client.send(
       Topics.intents,
-      runs.map((runId) => ({ key: runId, value: intentCloudEvent({ intentId: runId, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) })),
+      runs.map((runId) => ({ key: runId, value: signedIntentCloudEvent(agent, { intentId: runId, task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) })),
     );
     await expectEventually(
       () => {

@@ -199,7 +199,7 @@ describe('validateEventData', () => {
       effect: 'allow',
       reasons: [{ code: 'permitted_by_policy', message: 'ok' }],
       policyVersion: 'abc',
-      grant: { grantId: 'g-1', digest: 'a'.repeat(64), policyVersion: 'abc', expiresAt: '2026-11-05T10:00:00.000Z', signature: 'sig' },
+      grant: { grantId: 'g-1', digest: 'a'.repeat(64), runId: 'run-1', stepId: 'authorize', agentId: 'support-assistant', agentVersion: '1.0.0', policyVersion: 'abc', issuedAt: '2026-11-05T09:59:30.000Z', expiresAt: '2026-11-05T10:00:00.000Z', keyId: '0123456789abcdef', signature: 's'.repeat(86) },
     };
     expect(validateEventData(EventTypes.ActionDecided, decided)).toBeNull();
     const forged = { ...decided, grant: { ...decided.grant, digest: 'not-a-digest' } };

@@ -61,7 +61,17 @@ export const ModelCompletedV1 = Type.Object(
 export type ModelCompletedV1 = Static<typeof ModelCompletedV1>;
 
 export const ToolRequestedV1 = Type.Object(
-  { runId: RunId, stepId: StepId, agentId: AgentId, agentVersion: Type.Optional(Type.String()), tool: Type.String(), arguments: JsonObject, grant: ActionGrant },
+  {
+    runId: RunId,
+    stepId: StepId,
+    /** The step whose action policy granted (the grant is bound to it); the executing step when absent. */
+    actionStepId: Type.Optional(StepId),
+    agentId: AgentId,
+    agentVersion: Type.Optional(Type.String()),
+    tool: Type.String(),
+    arguments: JsonObject,
+    grant: ActionGrant,
+  },
   { additionalProperties: false },
 );
 export type ToolRequestedV1 = Static<typeof ToolRequestedV1>;

@@ -163,7 +163,7 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
       const tool = this.catalog.find(r.tool);
       const problem: Reason | null = !tool
         ? { code: 'tool_not_registered', message: `tool "${r.tool}" is not in the catalog` }
-        : (checkGrant(this.grantKey, r.grant, { runId: r.runId, stepId: r.stepId, agentId: r.agentId, agentVersion: r.agentVersion ?? '', tool: r.tool, arguments: r.arguments }, now) ??
+        : (checkGrant(this.grantKey, r.grant, { runId: r.runId, stepId: r.actionStepId ?? r.stepId, agentId: r.agentId, agentVersion: r.agentVersion ?? '', tool: r.tool, arguments: r.arguments }, now) ??
           agentStateProblem(states.get(r.agentId), r.agentId, r.grant.agentVersion) ??
           this.catalog.checkArguments(r.tool, r.arguments));
       if (problem) {

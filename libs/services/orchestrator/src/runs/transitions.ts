@@ -168,6 +168,7 @@ export function applyToRun(run: RunState, input: RunInput, workflow: WorkflowDef
           data: {
             runId: run.id,
             stepId,
+            actionStepId: d.stepId,
             agentId: run.agentId,
             ...(run.agentVersion ? { agentVersion: run.agentVersion } : {}),
             tool: run.proposal.tool,
