@@ -7,7 +7,6 @@
  *   BENCH_POLICY_N=20000 npm run bench:policy     # decisions timed per row (default 20000)
  */
 import * as os from 'node:os';
-import { cedar } from '../../libs/domain/policy-engine/src/cedar';
 import {
   SEED_AGENTS,
   SEED_POLICIES,
@@ -23,6 +22,7 @@ import {
   type SideEffect,
   type ToolProfile,
 } from '@govmesh/policy-engine';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { fmt, summarize, table } from './stats';
 
 const N = Number(process.env['BENCH_POLICY_N'] ?? 20_000);
@@ -111,7 +111,7 @@ when { principal.owner == "${team}" && resource.sideEffect == "read" && context.
     );
   }
   for (let i = 0; Object.keys(policies).length < 500; i++) {
-    add(`owner-${i}-business-hours`, `forbid(principal is Agent, ${invoke}, resource is Tool) when { principal.owner == "contractor-${i}" && resource.classificationRank >= 2 };`);
+    add(`contractor-${i}-no-confidential`, `forbid(principal is Agent, ${invoke}, resource is Tool) when { principal.owner == "contractor-${i}" && resource.classificationRank >= 2 };`);
   }
   return policies;
 }

@@ -83,8 +83,8 @@ export async function runDemo(baseUrl: string, operatorKey: string, print: (line
     });
     print('');
     print('govmesh demo: intents through all seven layers, each agent with its own API key');
-    print('agent                                  outcome              ms  reason');
-    for (const r of [...runRows, ...rows]) print(`${r.agent.padEnd(38)} ${r.outcome.padEnd(18)} ${r.ms.padStart(4)}  ${r.reason}`);
+    print(`${'agent'.padEnd(40)} ${'outcome'.padEnd(16)} ${'ms'.padStart(4)}  reason`);
+    for (const r of [...runRows, ...rows]) print(`${r.agent.padEnd(40)} ${r.outcome.padEnd(16)} ${r.ms.padStart(4)}  ${r.reason}`);
     if (submitted[0]) print(`runs: GET ${baseUrl}/v1/runs/<runId> with an operator or the agent's key, e.g. /v1/runs/${submitted[0].runId}`);
     print('');
     return [...views.values()];

@@ -171,6 +171,10 @@ export function preparedPolicySet(bundle: PolicyBundle): PreparedPolicySet {
 
 /** Validates, then has Cedar parse the set once and cache it under its version; the decision path uses slices of it. */
 function prepare(policies: Record<string, string>, expectedVersion?: string): PreparedPolicySet & { version: string } {
+  // The same text was validated and preparsed before: its digest names it.
+  const digest = checkShape(policies).length === 0 ? policySetVersion(policies) : undefined;
+  const known = digest === undefined ? undefined : preparedByVersion.get(digest);
+  if (known && (expectedVersion === undefined || expectedVersion === digest)) return { ...known, version: digest as string };
   const analysis = analyse(policies);
   if (analysis.diagnostics.length > 0) {
     const summary = analysis.diagnostics.map((d) => (d.policyId ? `${d.policyId}: ${d.message}` : d.message)).join('; ');
