@@ -7,7 +7,7 @@ const DEP_CONSTRAINTS = [
   // Layers: apps compose feature libs; features use util and domain libs; domain libs stand alone.
   { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:feature', 'type:util', 'type:domain'] },
   { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:util', 'type:domain'] },
-  { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'] },
+  { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util', 'type:domain'] },
   { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain'], bannedExternalImports: FRAMEWORK },
   { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['*'] },
   { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:util', 'type:domain', 'type:feature'] },

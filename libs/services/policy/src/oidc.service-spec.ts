@@ -9,13 +9,15 @@ import { PolicyServiceModule } from './policy.module';
  * (served here by a local HTTP server, as a real provider serves it), with roles, groups and the
  * agent id read from configured claims.
  */
+type SigningKey = Awaited<ReturnType<(typeof import('jose'))['generateKeyPair']>>['privateKey'];
+
 describe('OIDC bearer tokens', () => {
   let h: ServiceHarness;
   let jwks: Server;
   let issuer: string;
   let jose: typeof import('jose');
-  let signingKey: CryptoKey;
-  let strangerKey: CryptoKey;
+  let signingKey: SigningKey;
+  let strangerKey: SigningKey;
 
   beforeAll(async () => {
     jose = await import('jose');
@@ -40,7 +42,7 @@ describe('OIDC bearer tokens', () => {
     await new Promise((resolve) => jwks?.close(resolve));
   });
 
-  async function token(claims: Record<string, unknown>, options: { key?: CryptoKey; issuer?: string; audience?: string; expiresIn?: string } = {}): Promise<string> {
+  async function token(claims: Record<string, unknown>, options: { key?: SigningKey; issuer?: string; audience?: string; expiresIn?: string } = {}): Promise<string> {
     return new jose.SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
       .setSubject('alice@example.com')

@@ -11,7 +11,6 @@ import { checkIntentProof, signingVersion } from './intent-proof';
 import { POLICY_SERVICE } from './database';
 
 type Decided = typeof EventTypes.IntentSubmitted | typeof EventTypes.ActionProposed;
-type IntentEvent = GovmeshEvent<typeof EventTypes.IntentSubmitted>;
 type ActionEvent = GovmeshEvent<typeof EventTypes.ActionProposed>;
 
 const deny = (policyVersion: string, code: string, message: string): PolicyDecision => ({

@@ -40,13 +40,13 @@ describe('policy: the identity and policy boundary', () => {
       task: options.task ?? 'status of acc-001',
       submittedAt: options.submittedAt ?? new Date().toISOString(),
     };
-    const event = h.event(EventTypes.IntentSubmitted, data) as GovmeshEvent & Record<string, unknown>;
+    const event = h.event(EventTypes.IntentSubmitted, data) as unknown as Record<string, unknown>;
     const key = options.key === undefined ? known?.privateKeyPem : options.key;
     if (key) {
       event['govmeshsig'] = signIntent(data, key);
       event['govmeshsigner'] = options.signer ?? 'agent';
     }
-    return event as GovmeshEvent<typeof EventTypes.IntentSubmitted>;
+    return event as unknown as GovmeshEvent<typeof EventTypes.IntentSubmitted>;
   }
 
   const decisionFor = (intentId: string) => h.emitted(EventTypes.IntentDecided).filter((e) => e.data.runId === intentId);
