@@ -8,6 +8,7 @@ import type { GovmeshConfig } from '../config';
 import { ApiKeyStore } from './api-key.store';
 import { OidcVerifier } from './oidc.verifier';
 import { AuthRefusal, hasRole, type Principal, type Role } from './principal';
+import { counted } from './refusal.filter';
 
 const ACCESS = 'govmesh:access';
 
@@ -100,6 +101,6 @@ export class AuthGuard implements CanActivate {
     this.metrics.httpRefusals.inc({ process: this.config.processName, reason: refusal.code });
     this.logger.warn(`${req.method} ${req.path} refused (${refusal.status} ${refusal.code}): ${refusal.message}`);
     if (refusal.status === 401) res.setHeader('WWW-Authenticate', `Bearer error="invalid_token", error_description="${refusal.code}"`);
-    return new HttpException({ code: refusal.code, message: refusal.message }, refusal.status);
+    return counted(new HttpException({ code: refusal.code, message: refusal.message }, refusal.status));
   }
 }

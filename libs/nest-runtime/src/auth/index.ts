@@ -5,3 +5,4 @@ export * from './auth.guard';
 export * from './identity.database';
 export * from './identity.entities';
 export * from './identity.module';
+export * from './refusal.filter';

@@ -120,12 +120,15 @@ describe('policy: the identity and policy boundary', () => {
       expect((await h.http<{ tier: string }>('GET', '/v1/agents/research-assistant')).body.tier).toBe('assist');
     });
 
-    it('refuses to re-register a retired agent, with or without a status', async () => {
+    it('refuses to re-register a retired agent, with or without a status, counting each refusal', async () => {
+      const refused = async () => (await h.metrics.httpRefusals.get()).values.find((v) => v.labels['reason'] === 'agent_retired')?.value ?? 0;
+      const before = await refused();
       for (const body of [{ owner: 'finance-operations', tier: 'execute_low' }, { owner: 'finance-operations', tier: 'execute_low', status: 'active' }]) {
         expect(await h.http('PUT', '/v1/agents/legacy-batch-bot', { body })).toMatchObject({ status: 409, body: { code: 'agent_retired' } });
       }
       expect(await h.http('POST', '/v1/agents/legacy-batch-bot/status', { body: { status: 'active' } })).toMatchObject({ status: 409, body: { code: 'agent_retired' } });
       expect((await h.http<{ status: string }>('GET', '/v1/agents/legacy-batch-bot')).body.status).toBe('retired');
+      expect(await refused()).toBe(before + 3);
     });
 
     it('never reactivates a suspended agent by omission, and records who changed what', async () => {
