@@ -5,12 +5,14 @@
  */
 import { Cleanups, withTimeout } from './cleanup';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { checkGrant, issueGrant, type SignedGrant } from '@govmesh/action-grants';
+import { generateApiKey, generateKeyPair, loadPrivateKey, loadPublicKey, signIntent, verifyIntentSignature } from '@govmesh/signing';
 import { now } from './load';
 import { cpuDelta, cpuSnapshot, parsePrometheus, type CpuGroup, type CpuSnapshot } from './probes';
 import { ProfileControl, summarizeProfile, type ProfileSummary } from './profile';
@@ -55,15 +57,29 @@ const INTENT = { agentId: 'support-assistant', task: 'What is the status of acc-
 const EXPECTED_OUTCOME = 'verified';
 
 /**
- * Headers sent with every request to the app (health, metrics, intents, runs). The one place to
- * add one: GOVMESH_KEY becomes a bearer token for the ingress's upcoming authentication.
+ * The app's secrets, made for this run: a bootstrap operator API key and the grant and ingress
+ * Ed25519 keys (as `npx govmesh keygen --service` makes them; without them the embedded app
+ * would generate its own into its data directory). The operator key creates the agent key the
+ * load is sent with.
  */
-function requestHeaders(): Record<string, string> {
-  const headers: Record<string, string> = {};
-  const key = process.env['GOVMESH_KEY'];
-  if (key) headers['authorization'] = `Bearer ${key}`;
-  return headers;
-}
+const APP_SECRETS = (() => {
+  const grant = generateKeyPair();
+  const ingress = generateKeyPair();
+  return {
+    GOVMESH_BOOTSTRAP_OPERATOR_KEY: generateApiKey().key,
+    GOVMESH_GRANT_SIGNING_KEY: grant.privateKeySeed,
+    GOVMESH_GRANT_PUBLIC_KEY: grant.publicKey,
+    GOVMESH_INGRESS_SIGNING_KEY: ingress.privateKeySeed,
+    GOVMESH_INGRESS_PUBLIC_KEY: ingress.publicKey,
+  };
+})();
+
+/**
+ * Who a request to the app is sent as: `agent` (intents and the agent's own runs: the API key the
+ * bench creates for `support-assistant`), `operator` (creating that key), `metrics` (/metrics:
+ * open unless BENCH_APP_GOVMESH_METRICS_TOKEN is set, then that token), `none` (/health).
+ */
+type Caller = 'agent' | 'operator' | 'metrics' | 'none';
 
 // ------------------------------------------------------------------------------------ logging, cleanup
 
@@ -407,6 +423,8 @@ interface RunView {
 class EmbeddedApp {
   private exitReason?: string;
   private readonly tail: string[] = [];
+  /** The agent API key the load is sent with (see createAgentKey). */
+  private agentKey?: string;
 
   private constructor(
     readonly base: string,
@@ -442,6 +460,7 @@ class EmbeddedApp {
     delete env['DATABASE_URL'];
     Object.assign(env, {
       GOVMESH_DATA_DIR: dataDir,
+      ...APP_SECRETS,
       GOVMESH_DEMO: 'false',
       GOVMESH_SEED_DEMO_DATA: 'true',
       LOG_LEVEL: 'warn',
@@ -461,9 +480,22 @@ class EmbeddedApp {
     return new EmbeddedApp(`http://127.0.0.1:${port}`, child, logFile);
   }
 
-  /** Every request to the app goes through here (see requestHeaders). */
-  async call(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 120000): Promise<Response> {
-    const headers = requestHeaders();
+  /** The credential a caller sends, as `authorization: Bearer <…>`. */
+  private credential(caller: Caller): string | undefined {
+    if (caller === 'operator') return APP_SECRETS.GOVMESH_BOOTSTRAP_OPERATOR_KEY;
+    if (caller === 'metrics') return CONFIG.appEnv['GOVMESH_METRICS_TOKEN'];
+    if (caller === 'agent') {
+      if (!this.agentKey) throw new Error('no agent key yet: createAgentKey() first');
+      return this.agentKey;
+    }
+    return undefined;
+  }
+
+  /** Every request to the app goes through here, with the credential of its caller. */
+  async call(caller: Caller, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 120000): Promise<Response> {
+    const headers: Record<string, string> = {};
+    const credential = this.credential(caller);
+    if (credential) headers['authorization'] = `Bearer ${credential}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     return fetch(`${this.base}${path}`, {
       method,
@@ -480,7 +512,7 @@ class EmbeddedApp {
       const reason = this.dead();
       if (reason) throw new Error(reason);
       try {
-        const res = await this.call('GET', '/health', undefined, 2000);
+        const res = await this.call('none', 'GET', '/health', undefined, 2000);
         if (res.status === 200) return;
         last = `HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`;
       } catch (err) {
@@ -491,8 +523,16 @@ class EmbeddedApp {
     throw new Error(`the embedded app was not healthy within ${timeoutMs} ms (last: ${last}); log: ${relative(ROOT, this.logFile)}`);
   }
 
+  /** As the bootstrap operator: an agent API key for the intent's agent, which every intent and run read then carries. */
+  async createAgentKey(): Promise<void> {
+    const res = await this.call('operator', 'POST', '/v1/api-keys', { name: 'bench:embedded load', role: 'agent', agentId: INTENT.agentId }, 30000);
+    const text = await res.text();
+    if (res.status !== 201) throw new Error(`POST /v1/api-keys answered ${res.status}: ${text.slice(0, 300)}`);
+    this.agentKey = (JSON.parse(text) as { key: string }).key;
+  }
+
   async metrics(): Promise<ReturnType<typeof parsePrometheus>> {
-    const res = await this.call('GET', '/metrics', undefined, 10000);
+    const res = await this.call('metrics', 'GET', '/metrics', undefined, 10000);
     if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
     return parsePrometheus(await res.text());
   }
@@ -504,7 +544,7 @@ class EmbeddedApp {
 
   async submit(): Promise<{ runId?: string; rejected?: string }> {
     try {
-      const res = await this.call('POST', '/v1/intents', INTENT);
+      const res = await this.call('agent', 'POST', '/v1/intents', INTENT);
       const text = await res.text();
       if (res.status !== 202 && res.status !== 200) return { rejected: `HTTP ${res.status}: ${text.slice(0, 200)}` };
       return { runId: (JSON.parse(text) as { runId: string }).runId };
@@ -514,7 +554,7 @@ class EmbeddedApp {
   }
 
   async run(runId: string): Promise<RunView | undefined> {
-    const res = await this.call('GET', `/v1/runs/${encodeURIComponent(runId)}`, undefined, 30000);
+    const res = await this.call('agent', 'GET', `/v1/runs/${encodeURIComponent(runId)}`, undefined, 30000);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new Error(`GET /v1/runs/${runId} answered ${res.status}`);
     return (await res.json()) as RunView;
@@ -678,6 +718,8 @@ async function runApp(): Promise<void> {
   });
   await app.waitHealthy(boundedTimeout(90000));
   log(`embedded app: healthy at ${app.base} (pid ${app.pid}; log ${relative(ROOT, app.logFile)})`);
+  await app.createAgentKey();
+  log(`embedded app: created an agent API key for ${INTENT.agentId} with the bootstrap operator key; every intent and run read carries it`);
   if (CONFIG.warmup > 0) {
     log(`embedded app: warm-up, ${CONFIG.warmup} intents`);
     await appPhase(app, 'warmup', CONFIG.warmup);
@@ -731,20 +773,41 @@ insert into app.agents values ('support-assistant','execute_low','active');
 insert into app.accounts values ('acc-001','Ada Lovelace','active',120000);
 insert into app.documents select 'doc-'||g, 'account status policy for support '||g, array['support'], to_tsvector('english','account status policy for support '||g) from generate_series(1,50) g;
 `;
-const GRANT_KEY = 'k'.repeat(32);
+/**
+ * The baseline's keys, loaded once as govmesh's services load theirs: the ingress pair (the HTTP
+ * ingress attests an intent, policy checks it) and the grant pair (policy signs the action
+ * grant, the tool gateway checks it).
+ */
+const BARE_KEYS = (() => {
+  const ingress = generateKeyPair();
+  const grant = generateKeyPair();
+  return {
+    ingressSigning: loadPrivateKey(ingress.privateKeySeed),
+    ingressPublic: loadPublicKey(ingress.publicKey),
+    grantSigning: loadPrivateKey(grant.privateKeySeed),
+    grantPublic: loadPublicKey(grant.publicKey),
+  } satisfies Record<string, KeyObject>;
+})();
 
 /**
  * One governed run as six small transactions, the steps of the peers (dbos-peer.js,
- * restate-peer.js): decide the intent, retrieve, record the model call, decide the action with an
- * HMAC grant, execute (read + access log + execution), verify by reading back.
+ * restate-peer.js): decide the intent, retrieve, record the model call, decide the action,
+ * execute (read + access log + execution), verify by reading back. The crypto is govmesh's (the
+ * peers use an HMAC grant instead): the intent is attested with an Ed25519 signature at submission
+ * and checked when it is decided; the action's grant is an Ed25519 grant (`issueGrant`) checked
+ * (`checkGrant`) before the tool runs.
  */
 async function bareRun(db: PGlite, runId: string): Promise<string> {
+  const intent = { intentId: runId, agentId: 'support-assistant', task: 'What is the status of acc-001?', input: { accountId: 'acc-001' }, submittedAt: new Date().toISOString() };
+  const attestation = signIntent(intent, BARE_KEYS.ingressSigning);
   const effect = await db.transaction(async (tx) => {
+    if (!verifyIntentSignature(intent, attestation, BARE_KEYS.ingressPublic)) return 'refused';
     const { rows } = await tx.query<{ tier: string; status: string }>('select tier, status from app.agents where id=$1', ['support-assistant']);
     const e = rows[0]?.status === 'active' ? 'allow' : 'deny';
     await tx.query('insert into app.decisions(run_id, kind, effect) values ($1,$2,$3)', [runId, 'intent', e]);
     return e;
   });
+  if (effect === 'refused') return 'refused';
   if (effect !== 'allow') return 'denied';
   await db.transaction(async (tx) =>
     tx.query("select id, body from app.documents where acl && $2::text[] and tsv @@ plainto_tsquery('english', $1) limit 3", ['account status', ['support']]),
@@ -753,17 +816,21 @@ async function bareRun(db: PGlite, runId: string): Promise<string> {
     await tx.query('insert into app.model_calls(run_id, model, tokens) values ($1,$2,$3)', [runId, 'builtin-small', 42]);
     return { tool: 'lookup_account', args: { accountId: 'acc-001' } };
   });
-  const grant = await db.transaction(async (tx) => {
-    const digest = createHash('sha256').update(JSON.stringify(proposal)).digest('hex');
+  const action = { agentId: intent.agentId, agentVersion: '1.0.0', tool: proposal.tool, arguments: proposal.args, policyVersion: 'bench' };
+  const grant: SignedGrant = await db.transaction(async (tx) => {
     await tx.query('insert into app.decisions(run_id, kind, effect) values ($1,$2,$3)', [runId, 'action', 'allow']);
-    return createHmac('sha256', GRANT_KEY).update(runId + digest).digest('hex');
+    return issueGrant(BARE_KEYS.grantSigning, action, { runId, stepId: 'act' }, randomUUID(), new Date(), 30);
   });
   const claim = await db.transaction(async (tx) => {
+    // The gateway executes nothing without a grant for exactly this action.
+    const problem = checkGrant(BARE_KEYS.grantPublic, grant, { runId, stepId: 'act', agentId: action.agentId, agentVersion: action.agentVersion, tool: action.tool, arguments: action.arguments }, new Date());
+    if (problem) return null;
     const { rows } = await tx.query<{ id: string; holder: string }>('select id, holder, status, balance_cents from app.accounts where id=$1', [proposal.args.accountId]);
     await tx.query('insert into app.access_log(run_id, account_id) values ($1,$2)', [runId, proposal.args.accountId]);
-    await tx.query('insert into app.executions(run_id, tool, grant_id) values ($1,$2,$3)', [runId, proposal.tool, grant]);
+    await tx.query('insert into app.executions(run_id, tool, grant_id) values ($1,$2,$3)', [runId, proposal.tool, grant.grantId]);
     return rows[0];
   });
+  if (!claim) return 'grant_refused';
   const ok = await db.transaction(async (tx) => {
     const { rows } = await tx.query<{ holder: string }>('select holder, status, balance_cents from app.accounts where id=$1', [claim.id]);
     const v = rows[0]?.holder === claim.holder;

@@ -190,12 +190,14 @@ export function parsePrometheus(text: string): Sample[] {
 
 export type MetricsSnapshot = Map<string, Sample[]>;
 
-export async function scrapeAll(urls: Map<string, string>): Promise<MetricsSnapshot> {
+/** Scrapes every app's /metrics; `metricsToken` is sent as a bearer token (the apps' GOVMESH_METRICS_TOKEN, when set). */
+export async function scrapeAll(urls: Map<string, string>, metricsToken?: string): Promise<MetricsSnapshot> {
   const snapshot: MetricsSnapshot = new Map();
+  const headers: Record<string, string> = metricsToken ? { authorization: `Bearer ${metricsToken}` } : {};
   await Promise.all(
     [...urls].map(async ([app, url]) => {
       try {
-        const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
+        const res = await fetch(`${url}/metrics`, { headers, signal: AbortSignal.timeout(5000) });
         snapshot.set(app, parsePrometheus(await res.text()));
       } catch {
         snapshot.set(app, []);

@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { TOPIC_REGISTRY, Topics } from '@govmesh/contracts';
-import { adminDatabaseUrl, createScratchDatabase, DistributedMesh, intentCloudEvent, MESH_APPS, type MeshApp, type ScratchDatabase } from '@govmesh/testing';
+import { generateKeyPair, loadPrivateKey } from '@govmesh/signing';
+import { adminDatabaseUrl, createScratchDatabase, DistributedMesh, MESH_APPS, signedIntentCloudEvent, type AgentSigningKey, type MeshApp, type ScratchDatabase } from '@govmesh/testing';
 import { startTestBroker, type TestBroker } from '../kafka-test-broker';
 import type { RelayConfig } from './chain-relays';
 import { Collector, now, Publisher, runPhase, toEpochMs, type PhaseResult, type PhaseSpec } from './load';
@@ -75,6 +76,17 @@ const CONFIG = {
 if (!CONFIG.rateFractions.includes(0.25)) CONFIG.rateFractions.unshift(0.25);
 if (CONFIG.only && CONFIG.only !== 'mesh' && CONFIG.only !== 'chain') throw new Error('BENCH_ONLY accepts "mesh" or "chain"');
 if (CONFIG.only === 'mesh' && !CONFIG.chainMax) throw new Error('BENCH_ONLY=mesh needs BENCH_CHAIN_MAX=<msg/s> (the chain max of an earlier run)');
+
+/**
+ * The intents are signed as an agent signs them (docs/signing.md): with the Ed25519 key of the
+ * agent version the bench registers on the mesh with its bootstrap operator key. The chain
+ * forwards the same signed bytes (it checks nothing).
+ */
+const AGENT_PAIR = generateKeyPair();
+const AGENT: AgentSigningKey = { agentId: 'support-assistant', version: `bench-${T0}`, publicKey: AGENT_PAIR.publicKey, privateKey: loadPrivateKey(AGENT_PAIR.privateKeySeed) };
+const intentMessage = (id: string) => ({ key: id, value: signedIntentCloudEvent(AGENT, { intentId: id, task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
+/** Sent on /metrics scrapes when the apps get BENCH_MESH_GOVMESH_METRICS_TOKEN (/metrics is open otherwise). */
+const METRICS_TOKEN = CONFIG.meshEnv['GOVMESH_METRICS_TOKEN'];
 
 const PARTITIONS = 6;
 const CONCURRENCY = 3;
@@ -305,8 +317,8 @@ async function runChain(): Promise<void> {
   await publisher.connect();
   await collector.start();
 
-  // The chain forwards the same bytes the mesh gets as an intent.
-  const message = (id: string) => ({ key: id, value: intentCloudEvent({ intentId: id, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
+  // The chain forwards the same bytes the mesh gets as an intent, signature included.
+  const message = intentMessage;
   const io = { publisher, collector, topic: topics[0], message, log };
   const cpuGroups: CpuGroup[] = [
     ...relayGroups,
@@ -473,7 +485,10 @@ async function runMesh(chainMax: number): Promise<void> {
   onCleanup('pg sampler', () => sampler.stop());
   await sampler.start();
 
-  const message = (id: string) => ({ key: id, value: intentCloudEvent({ intentId: id, agentId: 'support-assistant', task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
+  // Policy accepts only signed intents: register the bench's agent key on a new version of the agent.
+  await mesh.registerAgentKey(AGENT.agentId, AGENT.version, { pair: AGENT_PAIR });
+  log(`mesh: registered the bench's intent signing key on ${AGENT.agentId} version ${AGENT.version} (with the bootstrap operator key)`);
+  const message = intentMessage;
   const watchdog = watchApps(apps, pids, (app) => mesh.url(app), mesh.logDir);
   onCleanup('health watchdog', async () => watchdog.stop());
   const io = { publisher, collector, topic: Topics.intents, message, expectOutcome: 'verified', log, abort: () => watchdog.failure };
@@ -497,7 +512,7 @@ async function runMesh(chainMax: number): Promise<void> {
     if (rate) state.rates.set(key, rate);
     const spec = specFor(key, 'mesh', rate, boundedTimeout(rate ? 120000 + CONFIG.rateSeconds * 1000 : 300000, 90000));
     log(`mesh: ${spec.phase}${rate ? ` at ${fmt(rate)} msg/s` : ''}, ${spec.count} intents (drain timeout ${Math.round(spec.drainTimeoutMs / 1000)} s)`);
-    const metricsBefore: MetricsSnapshot = await scrapeAll(urls);
+    const metricsBefore: MetricsSnapshot = await scrapeAll(urls, METRICS_TOKEN);
     const cpuBefore: CpuSnapshot = cpuSnapshot(cpuGroups);
     const workBefore = await pgWork(db.query, db.name).catch(() => undefined);
     sampler.reset();
@@ -510,7 +525,7 @@ async function runMesh(chainMax: number): Promise<void> {
       state.profiles = written.map((a) => summarizeProfile(profiler.dir, a)).filter((p): p is ProfileSummary => Boolean(p));
       log(`mesh: CPU profiles of ${written.length}/${apps.length} apps in ${profiler.dir}`);
     }
-    const metricsAfter = await scrapeAll(urls);
+    const metricsAfter = await scrapeAll(urls, METRICS_TOKEN);
     const pgTop = sampler.top(12);
     const pgBusyByApp = [...sampler.busyByApp].map(([app, c]) => ({ app, avg: sampler.samples ? c / sampler.samples : 0 })).sort((a, b) => b.avg - a.avg);
     state.mesh.set(key, result);
@@ -567,8 +582,9 @@ function report(partial: string | undefined): void {
     `chain:    ${HOPS} kafkajs relays (one consumer group each, eachBatch, partitionsConsumedConcurrently ${CONCURRENCY}, maxWaitTimeInMs 100, acks -1)` +
       ` in ${chainLayout().length} child processes (BENCH_CHAIN_PROCS=${CONFIG.chainProcs})`,
   );
-  out('mesh:     7 app processes from dist/apps (telemetry included), scratch Postgres database, plain kafkajs producer -> govmesh.intents,');
-  out('          collector on govmesh.results; every intent must come back with outcome "verified".');
+  out('mesh:     7 app processes from dist/apps (telemetry included), each with the keys its service needs (generated for the run), scratch');
+  out('          Postgres database, plain kafkajs producer -> govmesh.intents (each intent Ed25519-signed with the key the bench registered');
+  out(`          on ${AGENT.agentId} version ${AGENT.version}), collector on govmesh.results; every intent must come back with outcome "verified".`);
   out(`settings: BENCH_N=${CONFIG.n} BENCH_RATES=${CONFIG.rateFractions.join(',')} BENCH_RATE_SECONDS=${CONFIG.rateSeconds} BENCH_RATE_N=${CONFIG.rateN} BENCH_CHUNK=${CONFIG.chunk} BENCH_WARMUP=${CONFIG.warmup}`);
   out('latency = result received - publish time (fixed rate: the scheduled time); throughput = results / (last result - first publish)');
   out();

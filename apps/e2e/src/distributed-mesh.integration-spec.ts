@@ -194,7 +194,8 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
     expect(letter.headers['govmesh_dlq_reason_code']).toBe('intent_unsigned');
     expect(letter.headers['govmesh_dlq_original_topic']).toBe(Topics.intents);
     expect(letter.headers['govmesh_dlq_reason']).toMatch(/govmeshsig/);
-    // The signed intent sent after it runs, so the unsigned one was decided on, not left behind.
+    // Policy refused it in the transaction that would have decided it: no decision, so no run ever
+    // appears; a signed intent next to it runs as usual.
     await expectEventually(() => expect(resultFor(signedId)).toHaveLength(1), { timeoutMs: 60000 });
     expect(resultFor(runId)).toHaveLength(0);
     expect(await db.query('SELECT 1 FROM orchestrator.runs WHERE id = $1', [runId])).toHaveLength(0);

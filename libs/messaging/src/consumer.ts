@@ -233,6 +233,7 @@ export class EventConsumer {
   private async processInTransaction(items: Item[]): Promise<void> {
     const { dataSource, schema, service, metrics } = this.options;
     const { uow } = await inUnitOfWork(dataSource, schema, service, async (uow) => {
+      uow.consumerGroup = this.options.groupId;
       const fresh = await this.claimInbox(uow.manager, items);
       // Each handler gets all of its fresh events of the batch, in order, in one call.
       const work = new Map<HandlerRegistration, { events: Consumed[]; raw: IncomingMessage[] }>();

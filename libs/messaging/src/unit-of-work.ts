@@ -62,6 +62,8 @@ export class UnitOfWork {
   private readonly beforeCommitWork = new Map<string, () => Promise<void>>();
   private timersSet: TimerToSet[] = [];
   private effectsReserved = 0;
+  /** Set by the consumer: the group named in the dead letters of messages refused here. */
+  consumerGroup?: string;
   /** Consumed messages a handler refused, as dead letters to publish with this transaction. */
   readonly refused: Array<{ message: OutgoingMessage; rejection: Rejection; topic: string }> = [];
 
@@ -101,7 +103,7 @@ export class UnitOfWork {
    * rest of the batch commit together, and an operator sees it where every refused message lands.
    */
   refuse(message: IncomingMessage, rejection: Rejection): void {
-    this.refused.push({ message: deadLetterFor(message, rejection, this.service), rejection, topic: message.topic });
+    this.refused.push({ message: deadLetterFor(message, rejection, this.consumerGroup ?? this.service), rejection, topic: message.topic });
   }
 
   /** Runs after commit only (metrics, logs, wake-ups): never twice for a transaction that is retried. */

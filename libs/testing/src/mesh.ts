@@ -4,7 +4,7 @@ import { createWriteStream, mkdirSync, existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Role } from '@govmesh/nest-runtime';
-import { generateApiKey, generateKeyPair, INTENT_SIGNATURE_ATTRIBUTE, INTENT_SIGNER_ATTRIBUTE, loadPrivateKey, signIntent } from '@govmesh/signing';
+import { generateApiKey, generateKeyPair, INTENT_SIGNATURE_ATTRIBUTE, INTENT_SIGNER_ATTRIBUTE, loadPrivateKey, signIntent, type GeneratedKeyPair } from '@govmesh/signing';
 
 export const MESH_APPS = ['policy', 'orchestrator', 'model-router', 'context', 'tool-gateway', 'verifier', 'telemetry'] as const;
 export type MeshApp = (typeof MESH_APPS)[number];
@@ -282,10 +282,11 @@ export class DistributedMesh {
   /**
    * Registers a new version of an agent with a fresh Ed25519 public key (`POST
    * /v1/agents/<id>/versions`, as an operator) and answers the key that signs its intents. The
-   * version becomes the agent's current one unless `makeCurrent` is false.
+   * version becomes the agent's current one unless `makeCurrent` is false; `pair` registers a key
+   * made beforehand instead of a fresh one.
    */
-  async registerAgentKey(agentId: string, version = `1.1.0-${randomUUID().slice(0, 8)}`, options: { makeCurrent?: boolean } = {}): Promise<AgentSigningKey> {
-    const pair = generateKeyPair();
+  async registerAgentKey(agentId: string, version = `1.1.0-${randomUUID().slice(0, 8)}`, options: { makeCurrent?: boolean; pair?: GeneratedKeyPair } = {}): Promise<AgentSigningKey> {
+    const pair = options.pair ?? generateKeyPair();
     const res = await this.http('policy', 'POST', `/v1/agents/${encodeURIComponent(agentId)}/versions`, {
       body: { version, publicKey: pair.publicKey, ...(options.makeCurrent === false ? { makeCurrent: false } : {}) },
     });
