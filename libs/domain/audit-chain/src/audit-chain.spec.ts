@@ -1,127 +1,95 @@
-import { GENESIS_HASH, appendToChain, chainHash, payloadDigest, verifyChain, type AuditEntry, type ChainedAuditEntry } from './index';
+import { ChainVerifier, GENESIS_HASH, appendToChain, payloadDigest, verifyChain, type StoredAuditRecord } from './index';
 
-function entry(seq: number, overrides: Partial<AuditEntry> = {}): AuditEntry {
-  return {
-    seq,
-    eventId: `evt-${seq}`,
-    type: seq % 2 ? 'govmesh.intent.submitted.v1' : 'govmesh.intent.decided.v1',
-    runId: `run-${Math.ceil(seq / 2)}`,
-    topic: seq % 2 ? 'govmesh.intents' : 'govmesh.decisions',
-    occurredAt: new Date(Date.UTC(2026, 10, 5, 9, 0, seq)).toISOString(),
-    payloadDigest: payloadDigest({ seq, amount: seq * 100 }),
-    ...overrides,
-  };
+/** A ledger of `n` records as telemetry stores them: payload, its digest, chained hashes. */
+function ledger(n: number): StoredAuditRecord[] {
+  let prev = GENESIS_HASH;
+  return Array.from({ length: n }, (_, i) => {
+    const payload = { type: 'govmesh.policy.decided.v1', data: { runId: `run-${i}`, effect: i % 2 ? 'deny' : 'allow', amount: i * 1000 } };
+    const chained = appendToChain(prev, { seq: i + 1, eventId: `e-${i + 1}`, type: payload.type, runId: `run-${i}`, topic: 'govmesh.decisions', occurredAt: new Date(Date.UTC(2026, 10, 21, 9, 0, i)).toISOString(), payloadDigest: payloadDigest(payload) });
+    prev = chained.hash;
+    return { ...chained, payload };
+  });
 }
 
-function buildChain(length: number, start = GENESIS_HASH): ChainedAuditEntry[] {
-  const chain: ChainedAuditEntry[] = [];
-  let prev = start;
-  for (let seq = 1; seq <= length; seq++) {
-    const record = appendToChain(prev, entry(seq));
-    chain.push(record);
-    prev = record.hash;
-  }
-  return chain;
-}
+const headOf = (records: StoredAuditRecord[]) => ({ seq: records[records.length - 1].seq, hash: records[records.length - 1].hash });
 
-describe('payloadDigest', () => {
-  it('is the same for the same payload whatever its key order, and differs when a value changes', () => {
-    expect(payloadDigest({ a: 1, b: { c: [1, 2] } })).toBe(payloadDigest({ b: { c: [1, 2] }, a: 1 }));
-    expect(payloadDigest({ a: 1 })).not.toBe(payloadDigest({ a: 2 }));
-    expect(payloadDigest({ a: 1 })).toMatch(/^[0-9a-f]{64}$/);
-  });
-});
-
-describe('verifyChain', () => {
-  it('accepts an intact chain and reports its length and head', () => {
-    const chain = buildChain(6);
-    expect(chain[0].prevHash).toBe(GENESIS_HASH);
-    expect(verifyChain(chain)).toEqual({ intact: true, length: 6, head: chain[5].hash });
+describe('verifying the audit ledger', () => {
+  it('accepts an untouched ledger and reports its length and head', () => {
+    const records = ledger(6);
+    expect(verifyChain(records, headOf(records))).toEqual({ intact: true, length: 6, head: records[5].hash });
+    expect(verifyChain([], { seq: 0, hash: GENESIS_HASH })).toEqual({ intact: true, length: 0, head: GENESIS_HASH });
   });
 
-  it('accepts an empty chain, whose head is the start hash', () => {
-    expect(verifyChain([])).toEqual({ intact: true, length: 0, head: GENESIS_HASH });
+  it('verifies from a verified point on, not only from genesis', () => {
+    const records = ledger(6);
+    expect(verifyChain(records.slice(3), headOf(records), { seq: 3, hash: records[2].hash })).toEqual({ intact: true, length: 3, head: records[5].hash });
   });
 
-  it('verifies a segment that continues from a known earlier head', () => {
-    const chain = buildChain(6);
-    expect(verifyChain(chain.slice(3), chain[2].hash)).toEqual({ intact: true, length: 3, head: chain[5].hash });
-    expect(verifyChain(chain.slice(3))).toMatchObject({ intact: false, brokenAtSeq: 4 });
+  const cases: Array<{ name: string; edit: (r: StoredAuditRecord[]) => StoredAuditRecord[]; seq: number; kind: string }> = [
+    {
+      name: 'a payload changed from deny to allow, its stored digest left as it was',
+      edit: (r) => r.map((x) => (x.seq === 4 ? { ...x, payload: { ...(x.payload as object), data: { runId: 'run-3', effect: 'allow', amount: 3000 } } } : x)),
+      seq: 4,
+      kind: 'modified',
+    },
+    {
+      name: 'a payload and its digest changed together',
+      edit: (r) =>
+        r.map((x) => {
+          if (x.seq !== 2) return x;
+          const payload = { ...(x.payload as object), data: { runId: 'run-1', effect: 'allow', amount: 1 } };
+          return { ...x, payload, payloadDigest: payloadDigest(payload) };
+        }),
+      seq: 2,
+      kind: 'modified',
+    },
+    { name: 'a record deleted from the middle', edit: (r) => r.filter((x) => x.seq !== 3), seq: 3, kind: 'deleted' },
+    { name: 'the last records deleted (the head still says 6)', edit: (r) => r.slice(0, 4), seq: 5, kind: 'truncated' },
+    {
+      name: 'two records swapped, their sequence numbers swapped too',
+      edit: (r) => [r[0], r[1], { ...r[3], seq: 3 }, { ...r[2], seq: 4 }, r[4], r[5]],
+      seq: 3,
+      kind: 'modified',
+    },
+    {
+      name: 'a record re-chained from an earlier one (a reorder that re-hashed itself)',
+      edit: (r) => {
+        const x = r[3];
+        const { prevHash: _p, hash: _h, payload, ...entry } = x;
+        const rechained = appendToChain(r[1].hash, entry);
+        return [r[0], r[1], r[2], { ...rechained, payload }, r[4], r[5]];
+      },
+      seq: 4,
+      kind: 'reordered',
+    },
+    {
+      name: 'a forged record inserted with a consistent hash of its own',
+      edit: (r) => {
+        const payload = { forged: true };
+        const forged = appendToChain('f'.repeat(64), { seq: 3, eventId: 'forged', type: 'x', runId: null, topic: 't', occurredAt: new Date(0).toISOString(), payloadDigest: payloadDigest(payload) });
+        return [r[0], r[1], { ...forged, payload }, ...r.slice(3)];
+      },
+      seq: 3,
+      kind: 'inserted',
+    },
+  ];
+
+  it.each(cases)('names $kind at $seq: $name', ({ edit, seq, kind }) => {
+    const records = ledger(6);
+    const verdict = verifyChain(edit(records), headOf(records));
+    expect(verdict).toMatchObject({ intact: false, brokenAtSeq: seq, problem: { seq, kind } });
   });
 
-  it('detects a record whose content was changed, at that record', () => {
-    const chain = buildChain(6);
-    chain[2] = { ...chain[2], payloadDigest: payloadDigest({ seq: 3, amount: 82000 }) };
-    expect(verifyChain(chain)).toEqual({ intact: false, brokenAtSeq: 3, reason: 'record content does not match its hash' });
+  it('reports records appended outside the chain, after its head', () => {
+    const records = ledger(6);
+    expect(verifyChain(records, { seq: 5, hash: records[4].hash })).toMatchObject({ intact: false, problem: { seq: 6, kind: 'inserted' } });
   });
 
-  it.each([
-    ['event id', { eventId: 'evt-x' }],
-    ['type', { type: 'govmesh.run.completed.v1' }],
-    ['run id', { runId: null }],
-    ['topic', { topic: 'govmesh.results' }],
-    ['time', { occurredAt: '2020-01-01T00:00:00.000Z' }],
-    ['sequence number', { seq: 99 }],
-  ])('detects a changed %s', (_what, change) => {
-    const chain = buildChain(4);
-    chain[1] = { ...chain[1], ...change };
-    expect(verifyChain(chain)).toMatchObject({ intact: false, reason: 'record content does not match its hash' });
-  });
-
-  it('breaks verification from a changed record on, even when the forger recomputes that record\'s hash', () => {
-    const chain = buildChain(6);
-    chain[2] = appendToChain(chain[2].prevHash, { ...entry(3), payloadDigest: payloadDigest({ forged: true }) });
-    expect(verifyChain(chain)).toEqual({ intact: false, brokenAtSeq: 4, reason: 'previous hash does not match the record before it' });
-  });
-
-  it('gives a forger who rewrites every later record an intact chain, but with a different head', () => {
-    const original = buildChain(5);
-    const rewritten: ChainedAuditEntry[] = original.slice(0, 2);
-    let prev = rewritten[1].hash;
-    for (let seq = 3; seq <= 5; seq++) {
-      const record = appendToChain(prev, seq === 3 ? { ...entry(3), eventId: 'evt-forged' } : entry(seq));
-      rewritten.push(record);
-      prev = record.hash;
-    }
-    const verdict = verifyChain(rewritten);
-    expect(verdict.intact).toBe(true);
-    if (verdict.intact) expect(verdict.head).not.toBe(original[4].hash);
-  });
-
-  it('detects a removed record at the record after the gap', () => {
-    const chain = buildChain(6);
-    chain.splice(3, 1);
-    expect(verifyChain(chain)).toEqual({ intact: false, brokenAtSeq: 5, reason: 'previous hash does not match the record before it' });
-  });
-
-  it('detects a removed first record', () => {
-    const chain = buildChain(3).slice(1);
-    expect(verifyChain(chain)).toMatchObject({ intact: false, brokenAtSeq: 2 });
-  });
-
-  it('reports a chain truncated at the tail as intact but with a head that no longer matches', () => {
-    const chain = buildChain(6);
-    const verdict = verifyChain(chain.slice(0, 5));
-    expect(verdict).toEqual({ intact: true, length: 5, head: chain[4].hash });
-    expect(verdict.intact && verdict.head).not.toBe(chain[5].hash);
-  });
-
-  it('detects two records swapped', () => {
-    const chain = buildChain(6);
-    [chain[2], chain[3]] = [chain[3], chain[2]];
-    expect(verifyChain(chain)).toEqual({ intact: false, brokenAtSeq: 4, reason: 'previous hash does not match the record before it' });
-  });
-
-  it('detects a record inserted from another chain', () => {
-    const chain = buildChain(4);
-    const other = buildChain(4, chainHash(GENESIS_HASH, entry(0)));
-    chain.splice(2, 0, other[2]);
-    expect(verifyChain(chain)).toMatchObject({ intact: false, brokenAtSeq: 3 });
-  });
-
-  it('chains hashes: each hash depends on the previous one', () => {
-    const e = entry(1);
-    expect(chainHash(GENESIS_HASH, e)).not.toBe(chainHash('f'.repeat(64), e));
-    expect(chainHash(GENESIS_HASH, e)).toBe(chainHash(GENESIS_HASH, { ...e }));
+  it('stops at the first problem and counts only the records verified before it', () => {
+    const records = ledger(6);
+    const verifier = new ChainVerifier();
+    const accepted = records.map((r) => verifier.push(r.seq === 3 ? { ...r, payload: { tampered: true } } : r));
+    expect(accepted).toEqual([true, true, false, false, false, false]);
+    expect(verifier.finish(headOf(records))).toMatchObject({ intact: false, length: 2, problem: { seq: 3, kind: 'modified' } });
   });
 });

@@ -1,4 +1,4 @@
-import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { Roles } from '@govmesh/nest-runtime';
 import { AuditRepository } from './telemetry.handlers';
 
@@ -20,8 +20,18 @@ export class TelemetryController {
     return records.map((r) => ({ seq: r.seq, type: r.type, topic: r.topic, occurredAt: r.occurredAt, eventId: r.eventId, hash: r.hash.trim() }));
   }
 
+  /** Metadata and reason of the newest dead letters (`limit` up to 500, `reason` to filter); never their bytes. */
   @Get('dead-letters')
-  deadLetters(@Query('limit') limit?: string) {
-    return this.telemetry.deadLetters(Math.min(500, Math.max(1, Number(limit ?? 50) || 50)));
+  deadLetters(@Query('limit') limit?: string, @Query('reason') reason?: string) {
+    if (reason !== undefined && !/^[a-z][a-z0-9_]{0,63}$/.test(reason)) throw new BadRequestException({ code: 'invalid_query', message: 'reason must be a rejection code such as intent_unsigned', fields: [{ field: 'reason', problem: 'is not a rejection code' }] });
+    return this.telemetry.deadLetters(Math.min(500, Math.max(1, Number(limit ?? 50) || 50)), reason);
+  }
+
+  /** One dead letter with its original headers and bytes, on request. */
+  @Get('dead-letters/:id')
+  async deadLetter(@Param('id') id: string) {
+    const letter = id.length <= 255 ? await this.telemetry.deadLetter(id) : null;
+    if (!letter) throw new NotFoundException({ code: 'dead_letter_not_found', message: `no dead letter "${id.slice(0, 300)}"` });
+    return letter;
   }
 }
