@@ -331,6 +331,14 @@ describe('orchestrator ingress: authenticated principals, agents act only as the
     expect((await h.http('GET', '/metrics', { key: null })).status).toBe(200);
     expect((await h.http('GET', '/v1/runs/x', { key: null })).status).toBe(401);
   });
+
+  it('answers refusals the framework makes (unparsable JSON, an unknown route) with a code too, counted', async () => {
+    const key = await h.apiKey('agent', { agentId: 'support-assistant' });
+    expect(await h.http('POST', '/v1/intents', { key, body: '{"task":', headers: { 'content-type': 'application/json' } })).toMatchObject({ status: 400, body: { code: 'malformed_request', message: expect.any(String) } });
+    expect(await h.http('GET', '/v1/nowhere')).toMatchObject({ status: 404, body: { code: 'not_found' } });
+    const counted = (await h.metrics.httpRefusals.get()).values.filter((v) => ['malformed_request', 'not_found'].includes(v.labels['reason'] as string));
+    expect(counted).toHaveLength(2);
+  });
 });
 
 describe('orchestrator deadlines: every run ends', () => {
