@@ -12,7 +12,7 @@ import {
   VerificationCompletedV1,
   VerificationRequestedV1,
 } from './events/steps';
-import { ApprovalRequestedV1, RunCompletedV1 } from './events/run';
+import { ApprovalDecidedV1, ApprovalRequestedV1, RunCompletedV1 } from './events/run';
 import { AgentChangedV1, PolicyActivatedV1 } from './events/registry';
 import { TimerFiredV1 } from './events/timer';
 
@@ -34,6 +34,7 @@ export const EventTypes = {
   VerificationRequested: 'govmesh.verification.requested.v1',
   VerificationCompleted: 'govmesh.verification.completed.v1',
   ApprovalRequested: 'govmesh.approval.requested.v1',
+  ApprovalDecided: 'govmesh.approval.decided.v1',
   RunCompleted: 'govmesh.run.completed.v1',
   TimerFired: 'govmesh.timer.fired.v1',
   AgentChanged: 'govmesh.agent.changed.v1',
@@ -73,7 +74,8 @@ export const EVENT_CATALOG = {
   [EventTypes.ToolExecuted]: define(EventTypes.ToolExecuted, Topics.outcomes, ToolExecutedV1, 'The gateway executed (or rejected) the action.'),
   [EventTypes.VerificationRequested]: define(EventTypes.VerificationRequested, Topics.verifyCommands, VerificationRequestedV1, 'Orchestrator asks the verifier to confirm a claim.'),
   [EventTypes.VerificationCompleted]: define(EventTypes.VerificationCompleted, Topics.outcomes, VerificationCompletedV1, 'The verifier read the system of record back.'),
-  [EventTypes.ApprovalRequested]: define(EventTypes.ApprovalRequested, Topics.approvals, ApprovalRequestedV1, 'A run waits at a human checkpoint, with its full state.'),
+  [EventTypes.ApprovalRequested]: define(EventTypes.ApprovalRequested, Topics.approvals, ApprovalRequestedV1, 'A run waits for a human (an action approval, a checkpoint or an escalation), with its full state.'),
+  [EventTypes.ApprovalDecided]: define(EventTypes.ApprovalDecided, Topics.approvals, ApprovalDecidedV1, 'A review item was decided, moved up a level, expired or withdrawn; with the reviewer.'),
   [EventTypes.RunCompleted]: define(EventTypes.RunCompleted, Topics.results, RunCompletedV1, 'The final result of a run.'),
   [EventTypes.TimerFired]: define(EventTypes.TimerFired, Topics.timers, TimerFiredV1, 'A durable timer of a run came due (a run deadline).'),
   [EventTypes.AgentChanged]: define(EventTypes.AgentChanged, Topics.registry, AgentChangedV1, 'An agent was registered or changed in the registry.', 'agentId'),

@@ -9,6 +9,7 @@ import { IdentityModule } from './auth/identity.module';
 import { GOVMESH_CONFIG } from './tokens';
 import { validateEnvironment, type GovmeshConfig } from './config';
 import { installProcessGuards } from './process-guards';
+import { setupOpenApi } from './openapi';
 
 const LEVELS: Record<GovmeshConfig['logLevel'], LogLevel[]> = {
   error: ['fatal', 'error'],
@@ -41,6 +42,8 @@ export async function createGovmeshApp(options: BootOptions): Promise<NestExpres
   const app = await NestFactory.create<NestExpressApplication>(GovmeshAppModule, { logger: LEVELS[level], abortOnError: false, bodyParser: false });
   app.use(requireJsonBodies(options.processName, app.get(GovmeshMetrics)));
   app.useBodyParser('json', { limit: '256kb' });
+  // Swagger UI at /docs; the document at /docs/openapi.json and .yaml, for authenticated callers only.
+  setupOpenApi(app);
   // Only real shutdown signals: listening on the fault signals too (Nest's default) turns a V8
   // fatal error into a process that spins forever instead of exiting.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
@@ -73,7 +76,7 @@ export async function bootstrapGovmesh(options: BootOptions): Promise<NestExpres
     const app = await createGovmeshApp(options);
     const config = app.get<GovmeshConfig>(GOVMESH_CONFIG);
     await app.listen(config.port, config.host);
-    logger.log(`${options.processName} (${config.mode}) serving http://localhost:${config.port}  (/health, /metrics)`);
+    logger.log(`${options.processName} (${config.mode}) serving http://localhost:${config.port}  (/health, /metrics, /docs)`);
     return app;
   } catch (err) {
     const message = (err as Error).message;

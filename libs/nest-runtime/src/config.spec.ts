@@ -102,6 +102,8 @@ describe('toGovmeshConfig', () => {
       runDeadlineSeconds: undefined,
       toolTimeoutMs: 30000,
       sandboxLatencyMs: 0,
+      reviewerWebhooks: {},
+      slaWarningFraction: 0.8,
     });
   });
 
@@ -134,6 +136,35 @@ describe('toGovmeshConfig', () => {
       KAFKA_SESSION_TIMEOUT_MS: '10000',
     });
     expect(config.kafka).toEqual({ brokers: ['localhost:29092'], clientId: 'custom-client', topicPartitions: 12, partitionsConcurrency: 3, groupPrefix: 'staging', sessionTimeoutMs: 10000 });
+  });
+});
+
+describe('reviewer webhooks', () => {
+  const SLACK = 'https://hooks.slack.com/services/T000/B000/secretsecret';
+
+  it('reads the group → URL map and the SLA warning fraction', () => {
+    const config = configFor({ GOVMESH_REVIEWER_WEBHOOKS: JSON.stringify({ 'finance-ops': SLACK, 'risk': 'http://teams.internal/hook' }), GOVMESH_SLA_WARNING_FRACTION: '0.5' }, 'orchestrator', 3002);
+    expect(config.reviewerWebhooks).toEqual({ 'finance-ops': SLACK, risk: 'http://teams.internal/hook' });
+    expect(config.slaWarningFraction).toBe(0.5);
+  });
+
+  it('refuses invalid JSON, a non-object and a non-http(s) URL, naming the group but never the URL', () => {
+    expect(() => validateEnvironment({ GOVMESH_REVIEWER_WEBHOOKS: '{finance-ops: x}' })).toThrow(/"GOVMESH_REVIEWER_WEBHOOKS" failed custom validation because it is not valid JSON/);
+    expect(() => validateEnvironment({ GOVMESH_REVIEWER_WEBHOOKS: '["https://x"]' })).toThrow(/must be a JSON object/);
+    let message = '';
+    try {
+      validateEnvironment({ GOVMESH_REVIEWER_WEBHOOKS: JSON.stringify({ 'finance-ops': 'ftp://files.example/secretsecret' }) });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('the webhook of group "finance-ops" must be an http or https URL');
+    expect(message).not.toContain('secretsecret');
+    expect(() => validateEnvironment({ GOVMESH_REVIEWER_WEBHOOKS: JSON.stringify({ ops: 'not a url' }) })).toThrow(/the webhook of group "ops" is not a valid URL/);
+    expect(() => validateEnvironment({ GOVMESH_REVIEWER_WEBHOOKS: JSON.stringify({ ops: 42 }) })).toThrow(/must be a URL string/);
+  });
+
+  it('refuses an SLA warning fraction outside (0, 1)', () => {
+    expect(() => validateEnvironment({ GOVMESH_SLA_WARNING_FRACTION: '1.5' })).toThrow(/"GOVMESH_SLA_WARNING_FRACTION" must be less than 1/);
   });
 });
 

@@ -1,6 +1,38 @@
 import * as Joi from 'joi';
 
 /**
+ * Parses GOVMESH_REVIEWER_WEBHOOKS: a JSON object mapping a reviewer group to its incoming webhook
+ * URL (Slack or Teams). Throws a message naming the group, never the URL (a Slack webhook URL is a
+ * secret). Accepts the parsed object too, so it reads both raw and validated values.
+ */
+export function parseReviewerWebhooks(value: unknown): Record<string, string> {
+  if (value === undefined || value === null || value === '') return {};
+  let parsed: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw new Error('it is not valid JSON (expected an object mapping each reviewer group to its webhook URL, e.g. {"finance-ops":"https://hooks.slack.com/services/..."})');
+    }
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('it must be a JSON object mapping each reviewer group to its webhook URL');
+  const webhooks: Record<string, string> = {};
+  for (const [group, url] of Object.entries(parsed as Record<string, unknown>)) {
+    if (group.length === 0 || group.length > 128) throw new Error(`group names must have 1 to 128 characters (got ${group.length})`);
+    if (typeof url !== 'string') throw new Error(`the webhook of group "${group}" must be a URL string`);
+    let protocol = '';
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      throw new Error(`the webhook of group "${group}" is not a valid URL`);
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`the webhook of group "${group}" must be an http or https URL (got ${protocol})`);
+    webhooks[group] = url;
+  }
+  return webhooks;
+}
+
+/**
  * Every environment variable govmesh reads, validated at boot. The README's configuration table
  * documents the same list; `config.spec.ts` checks that the two agree.
  */
@@ -42,6 +74,13 @@ export const CONFIG_SCHEMA = Joi.object({
   GOVMESH_RUN_DEADLINE_SECONDS: Joi.number().integer().min(1).max(30 * 86400).description('Deadline of every run, overriding its workflow\'s default; past it the run ends timed_out'),
   GOVMESH_TOOL_TIMEOUT_MS: Joi.number().integer().min(100).max(600000).default(30000).description('How long the tool gateway waits for one tool call'),
   GOVMESH_STALL_EXIT_MS: Joi.number().integer().min(0).max(3600000).default(30000).description('Kill the process when its event loop is stuck this long, so a supervisor restarts it (0: never)'),
+  GOVMESH_REVIEWER_WEBHOOKS: Joi.string()
+    .custom((value: string) => {
+      parseReviewerWebhooks(value);
+      return value;
+    })
+    .description('Orchestrator: JSON object mapping each reviewer group to its Slack or Teams incoming webhook URL (http/https), e.g. {"finance-ops":"https://hooks.slack.com/services/..."}'),
+  GOVMESH_SLA_WARNING_FRACTION: Joi.number().greater(0).less(1).default(0.8).description('Orchestrator: the fraction of a review SLA after which its groups get an sla_near notification'),
   GOVMESH_SANDBOX_LATENCY_MS: Joi.number().integer().min(0).max(600000).default(0).description('Delay the sandbox system of record adds to every call (rehearses slow systems)'),
 })
   .and('KAFKA_BROKERS', 'DATABASE_URL')
@@ -77,6 +116,10 @@ export interface GovmeshConfig {
   runDeadlineSeconds?: number;
   toolTimeoutMs: number;
   sandboxLatencyMs: number;
+  /** Reviewer group → incoming webhook URL (a secret: never log it). */
+  reviewerWebhooks: Record<string, string>;
+  /** The fraction of a review SLA after which an `sla_near` notification goes out. */
+  slaWarningFraction: number;
 }
 
 /** Turns validated variables into the typed config. Services check the keys they need at start. */
@@ -130,6 +173,8 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
     runDeadlineSeconds: env['GOVMESH_RUN_DEADLINE_SECONDS'] as number | undefined,
     toolTimeoutMs: env['GOVMESH_TOOL_TIMEOUT_MS'] as number,
     sandboxLatencyMs: env['GOVMESH_SANDBOX_LATENCY_MS'] as number,
+    reviewerWebhooks: parseReviewerWebhooks(env['GOVMESH_REVIEWER_WEBHOOKS']),
+    slaWarningFraction: (env['GOVMESH_SLA_WARNING_FRACTION'] as number | undefined) ?? 0.8,
   };
 }
 

@@ -1,4 +1,5 @@
 import { Controller, Get, Injectable } from '@nestjs/common';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Public } from './auth/auth.guard';
 import { HealthCheck, HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
 
@@ -18,6 +19,7 @@ export class HealthRegistry {
   }
 }
 
+@ApiTags('runtime')
 @Controller('health')
 @Public()
 export class HealthController {
@@ -28,6 +30,10 @@ export class HealthController {
 
   @Get()
   @HealthCheck()
+  // The one open route: no credential.
+  @ApiOperation({ summary: 'Liveness and readiness: the database and the consumers of this process', security: [] })
+  @ApiResponse({ status: 200, description: 'Healthy: every check is up' })
+  @ApiResponse({ status: 503, description: 'Unhealthy: the checks that are down, with their reasons' })
   check() {
     return this.health.check(this.registry.all());
   }

@@ -10,3 +10,4 @@ export * from './process-guards';
 export * from './keys';
 export * from './auth';
 export * from './request-validation';
+export * from './openapi';

@@ -39,6 +39,8 @@ export class GovmeshMetrics {
   readonly effectDuration: Histogram<'service' | 'kind'>;
   readonly effectsInFlight: Gauge<'service'>;
   readonly httpRefusals: Counter<'process' | 'reason'>;
+  readonly notifications: Counter<'service' | 'event' | 'outcome'>;
+  readonly notificationsPending: Gauge<'service'>;
 
   constructor() {
     const r = [this.registry];
@@ -70,6 +72,8 @@ export class GovmeshMetrics {
     this.effectDuration = new Histogram({ name: 'govmesh_effect_duration_seconds', help: 'Time to perform one side effect (outside any transaction)', labelNames: ['service', 'kind'], buckets: LATENCY_BUCKETS, registers: r });
     this.effectsInFlight = new Gauge({ name: 'govmesh_effects_in_flight', help: 'Side effects being performed now', labelNames: ['service'], registers: r });
     this.httpRefusals = new Counter({ name: 'govmesh_http_requests_refused_total', help: 'HTTP requests refused before reaching a controller, by reason', labelNames: ['process', 'reason'], registers: r });
+    this.notifications = new Counter({ name: 'govmesh_notifications_total', help: 'Reviewer notification delivery attempts, by event and outcome (delivered, retry, failed, no_webhook)', labelNames: ['service', 'event', 'outcome'], registers: r });
+    this.notificationsPending = new Gauge({ name: 'govmesh_notifications_pending', help: 'Reviewer notifications waiting for delivery (or in flight) at the last pass', labelNames: ['service'], registers: r });
     this.auditRecords = new Counter({ name: 'govmesh_audit_records_total', help: 'Records appended to the audit chain', labelNames: ['service'], registers: r });
   }
 }

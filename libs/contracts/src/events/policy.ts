@@ -36,6 +36,29 @@ export const ActionGrant = Type.Object(
 );
 export type ActionGrant = Static<typeof ActionGrant>;
 
+/** A reviewer's approval of one exact action, attested by the orchestrator that authenticated the reviewer (see docs/signing.md). */
+export const ApprovalAttestation = Type.Object(
+  {
+    approvalId: Type.String({ minLength: 1, maxLength: 64 }),
+    /** The action digest the reviewer approved (the same digest a grant binds to, without the policy version). */
+    digest: Type.String({ pattern: '^[a-f0-9]{64}$' }),
+    reviewer: Type.Object(
+      {
+        id: Type.String({ minLength: 1, maxLength: 300 }),
+        name: Type.Optional(Type.String({ maxLength: 200 })),
+        groups: Type.Array(Type.String({ maxLength: 128 }), { maxItems: 64 }),
+      },
+      { additionalProperties: false },
+    ),
+    /** The principal that submitted the run's intent: never the reviewer. */
+    requester: Type.String({ minLength: 1, maxLength: 300 }),
+    decidedAt: Type.String({ format: 'date-time' }),
+    signature: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$', description: 'Ed25519 by the orchestrator over the canonical attestation without this field' }),
+  },
+  { additionalProperties: false },
+);
+export type ApprovalAttestation = Static<typeof ApprovalAttestation>;
+
 export const ActionProposedV1 = Type.Object(
   {
     runId: RunId,
@@ -47,6 +70,8 @@ export const ActionProposedV1 = Type.Object(
     rationale: Type.Optional(Type.String({ maxLength: 4000 })),
     /** The workflow's autonomy tier: the effective tier is the least permissive of agent, workflow, tool and data. */
     workflowTier: Type.Optional(AutonomyTier),
+    /** Present when a reviewer approved exactly this action: policy decides again and grants it only if the approval fits. */
+    approval: Type.Optional(ApprovalAttestation),
   },
   { additionalProperties: false },
 );

@@ -38,6 +38,12 @@ export const ModelRequestedV1 = Type.Object(
     input: JsonObject,
     citations: Type.Array(Citation),
     risk: Risk,
+    /** What the workflow's model step asks for, in its own words. */
+    instructions: Type.Optional(Type.String({ maxLength: 8000 })),
+    /** A structured-output step: the model answers with `output` matching this JSON Schema instead of proposing a tool call. */
+    outputSchema: Type.Optional(JsonObject),
+    /** Earlier steps' outputs the workflow passes to the model. */
+    steps: Type.Optional(JsonObject),
   },
   { additionalProperties: false },
 );
@@ -55,6 +61,8 @@ export const ModelCompletedV1 = Type.Object(
       Type.Object({ kind: Type.Literal('no_action'), rationale: Type.String() }, { additionalProperties: false }),
     ]),
     usage: Type.Object({ inputTokens: Type.Integer({ minimum: 0 }), outputTokens: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+    /** The structured output, for a request that carried an `outputSchema`; the orchestrator checks it against the schema. */
+    output: Type.Optional(JsonObject),
   },
   { additionalProperties: false },
 );
@@ -71,6 +79,8 @@ export const ToolRequestedV1 = Type.Object(
     tool: Type.String(),
     arguments: JsonObject,
     grant: ActionGrant,
+    /** Run id + step-execution id: the same key never causes a second side effect, so a resumed run never repeats one. */
+    idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
   },
   { additionalProperties: false },
 );

@@ -179,3 +179,41 @@ export function checkGrant(publicKey: KeyObject | string, grant: SignedGrant, re
   }
   return null;
 }
+
+/** The action a reviewer approves: the grant's action without the policy version, which may change while the item waits. */
+export type ReviewedAction = Omit<ExactAction, 'policyVersion'>;
+
+/** sha256 hex over the RFC 8785 canonical JSON of the reviewed action. Approvals bind to it: approving `amount: 1` never approves `amount: 82000`. */
+export function approvalDigest(action: ReviewedAction): string {
+  const canonical = canonicalize({ agentId: action.agentId, agentVersion: action.agentVersion ?? null, tool: action.tool, arguments: action.arguments });
+  if (canonical === undefined) throw new Error('action cannot be canonicalized');
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** A reviewer's approval of one action, as the orchestrator that authenticated the reviewer attests it. */
+export interface ApprovalAttestationFields {
+  approvalId: string;
+  digest: string;
+  reviewer: { id: string; name?: string; groups: string[] };
+  requester: string;
+  decidedAt: string;
+}
+
+const ATTESTATION_CONTEXT = 'govmesh-approval-v1';
+
+function attestationPayload(a: ApprovalAttestationFields): string {
+  return canonicalize({ context: ATTESTATION_CONTEXT, approvalId: a.approvalId, digest: a.digest, reviewer: { id: a.reviewer.id, name: a.reviewer.name ?? null, groups: [...a.reviewer.groups].sort() }, requester: a.requester, decidedAt: a.decidedAt }) as string;
+}
+
+/** Signs an approval with the orchestrator's attestation key (the ingress key); domain-separated from intent attestations. */
+export function signApproval(privateKey: KeyObject | string, attestation: ApprovalAttestationFields): string {
+  return sign(privateKey, attestationPayload(attestation));
+}
+
+export function verifyApproval(publicKey: KeyObject | string, attestation: ApprovalAttestationFields & { signature: string }): boolean {
+  try {
+    return verify(publicKey, attestationPayload(attestation), attestation.signature);
+  } catch {
+    return false;
+  }
+}

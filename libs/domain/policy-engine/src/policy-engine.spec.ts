@@ -83,7 +83,9 @@ describe('the seed policy set', () => {
     expect(SEED_TOOL_PROFILES.map((t) => [t.name, t.sideEffect, t.classification, t.maxTier])).toEqual([
       ['sandbox.lookup_account', 'read', 'confidential', undefined],
       ['sandbox.freeze_account', 'write', 'confidential', 'execute_high'],
+      ['invoices.lookup', 'read', 'confidential', undefined],
       ['invoices.approve_payment', 'write', 'confidential', undefined],
+      ['contracts.lookup', 'read', 'internal', undefined],
       ['contracts.draft_renewal', 'write', 'internal', undefined],
       ['mail.send_external', 'external_send', 'internal', undefined],
       ['tickets.lookup', 'read', 'internal', undefined],

@@ -96,7 +96,9 @@ export const DEFAULT_POLICIES = SEED_POLICIES;
 export const SEED_TOOL_PROFILES: ToolProfile[] = [
   { name: 'sandbox.lookup_account', sideEffect: 'read', classification: 'confidential' },
   { name: 'sandbox.freeze_account', sideEffect: 'write', classification: 'confidential', maxTier: 'execute_high' },
+  { name: 'invoices.lookup', sideEffect: 'read', classification: 'confidential' },
   { name: 'invoices.approve_payment', sideEffect: 'write', classification: 'confidential' },
+  { name: 'contracts.lookup', sideEffect: 'read', classification: 'internal' },
   { name: 'contracts.draft_renewal', sideEffect: 'write', classification: 'internal' },
   { name: 'mail.send_external', sideEffect: 'external_send', classification: 'internal' },
   { name: 'tickets.lookup', sideEffect: 'read', classification: 'internal' },

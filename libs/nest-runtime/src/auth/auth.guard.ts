@@ -76,7 +76,7 @@ export class AuthGuard implements CanActivate {
         if (!sameSecret(token, this.config.metricsToken)) throw new AuthRefusal(401, 'credential_invalid', 'the metrics token does not match');
         return true;
       }
-      req.principal = await this.authenticate(req);
+      req.principal = await authenticateRequest(req, this.keys, this.oidc);
       if (!access) throw new AuthRefusal(403, 'route_not_open', `${req.method} ${req.path} admits no role`);
       if (!hasRole(req.principal, ...access.roles)) {
         throw new AuthRefusal(403, 'role_forbidden', `${req.method} ${req.path} needs the ${access.roles.join(' or ')} role; this credential has ${req.principal.roles.join(', ') || 'no role'}`);
@@ -88,19 +88,29 @@ export class AuthGuard implements CanActivate {
     }
   }
 
-  private async authenticate(req: Request): Promise<Principal> {
-    const token = bearer(req);
-    if (token === undefined) throw new AuthRefusal(401, 'credential_missing', 'this API needs a credential: send authorization: Bearer <API key or token>');
-    if (token === '') throw new AuthRefusal(401, 'credential_invalid', 'the authorization header must be "Bearer <API key or token>"');
-    if (token.startsWith('gm_')) return this.keys.authenticate(token);
-    return this.oidc.authenticate(token);
-  }
-
   /** Counts and logs a refusal and turns it into the HTTP answer (a guard's `false` would only say "Forbidden resource"). */
   private refusal(req: Request, res: Response, refusal: AuthRefusal): HttpException {
-    this.metrics.httpRefusals.inc({ process: this.config.processName, reason: refusal.code });
-    this.logger.warn(`${req.method} ${req.path} refused (${refusal.status} ${refusal.code}): ${refusal.message}`);
-    if (refusal.status === 401) res.setHeader('WWW-Authenticate', `Bearer error="invalid_token", error_description="${refusal.code}"`);
+    noteRefusal(req, res, refusal, this.metrics, this.config.processName, this.logger);
     return counted(new HttpException({ code: refusal.code, message: refusal.message }, refusal.status));
   }
+}
+
+/**
+ * The principal behind a request's `authorization: Bearer` credential: a govmesh API key
+ * (`gm_…`) or, when an OIDC provider is configured, a bearer JWT. A 401 refusal otherwise.
+ * The guard and the few routes outside Nest's router (the OpenAPI document) both use it.
+ */
+export async function authenticateRequest(req: Request, keys: ApiKeyStore, oidc: OidcVerifier): Promise<Principal> {
+  const token = bearer(req);
+  if (token === undefined) throw new AuthRefusal(401, 'credential_missing', 'this API needs a credential: send authorization: Bearer <API key or token>');
+  if (token === '') throw new AuthRefusal(401, 'credential_invalid', 'the authorization header must be "Bearer <API key or token>"');
+  if (token.startsWith('gm_')) return keys.authenticate(token);
+  return oidc.authenticate(token);
+}
+
+/** Counts and logs a refusal and, for a 401, says so in `WWW-Authenticate`; the caller answers `{code, message}`. */
+export function noteRefusal(req: Request, res: Response, refusal: AuthRefusal, metrics: GovmeshMetrics, processName: string, logger: Logger): void {
+  metrics.httpRefusals.inc({ process: processName, reason: refusal.code });
+  logger.warn(`${req.method} ${(req.originalUrl ?? req.url).split('?')[0].slice(0, 200)} refused (${refusal.status} ${refusal.code}): ${refusal.message}`);
+  if (refusal.status === 401) res.setHeader('WWW-Authenticate', `Bearer error="invalid_token", error_description="${refusal.code}"`);
 }

@@ -96,3 +96,109 @@ describe('builtinProvider with an empty input field', () => {
     expect(answer.proposal).toMatchObject({ kind: 'tool_call', arguments: { accountId: 'acc-001' } });
   });
 });
+
+describe('builtinProvider: the seed workflows without an output schema', () => {
+  it('proposes the invoice payment when the input names invoice, amount and currency', () => {
+    const answer = builtinProvider.complete('builtin-small', request('Resolve the invoice exception', { invoiceId: 'inv-1001', amount: 1200, currency: 'EUR', vendor: 'Acme Supplies' }, [policyDoc]));
+    expect(answer.proposal).toEqual({
+      kind: 'tool_call',
+      tool: 'invoices.approve_payment',
+      arguments: { invoiceId: 'inv-1001', amount: 1200, currency: 'EUR' },
+      rationale: 'approve invoice inv-1001 for payment of 1200 EUR (context: doc-kyc-7)',
+    });
+    expect(answer.confidence).toBe(0.95);
+    expect(answer.output).toBeUndefined();
+  });
+
+  it('does not propose a payment without a numeric amount', () => {
+    const answer = builtinProvider.complete('builtin-large', request('Resolve', { invoiceId: 'inv-1001', amount: '1200', currency: 'EUR' }));
+    expect(answer.proposal.kind).toBe('no_action');
+  });
+
+  it('proposes the ticket update when the input names ticket and priority, with the assignee group when given', () => {
+    expect(builtinProvider.complete('builtin-small', request('Triage', { ticketId: 'tkt-3001', priority: 'high' })).proposal).toMatchObject({
+      kind: 'tool_call',
+      tool: 'tickets.update',
+      arguments: { ticketId: 'tkt-3001', priority: 'high' },
+    });
+    expect(builtinProvider.complete('builtin-small', request('Triage', { ticketId: 'tkt-3001', priority: 'high', assigneeGroup: 'identity', status: 'triaged' })).proposal).toMatchObject({
+      tool: 'tickets.update',
+      arguments: { ticketId: 'tkt-3001', priority: 'high', assigneeGroup: 'identity', status: 'triaged' },
+    });
+  });
+
+  it('takes _confidence from the input as its confidence (the test hook)', () => {
+    expect(builtinProvider.complete('builtin-small', request('x', { accountId: 'acc-001', _confidence: 0.3 })).confidence).toBe(0.3);
+    expect(builtinProvider.complete('builtin-small', request('x', { accountId: 'acc-001', _confidence: 7 })).confidence).toBe(0.95);
+  });
+});
+
+describe('builtinProvider: structured output', () => {
+  const triage = {
+    type: 'object',
+    required: ['priority', 'assigneeGroup', 'rationale', 'confidence'],
+    additionalProperties: false,
+    properties: {
+      priority: { type: 'string', enum: ['low', 'normal', 'high', 'urgent'] },
+      assigneeGroup: { type: 'string' },
+      needsCustomerReply: { type: 'boolean' },
+      estimateHours: { type: 'number' },
+      rationale: { type: 'string' },
+      confidence: { type: 'number', minimum: 0, maximum: 1 },
+    },
+  };
+  const structured = (input: Record<string, unknown>, steps?: Record<string, unknown>, schema: Record<string, unknown> = triage): ModelRequest => ({
+    task: 'Triage the ticket',
+    input,
+    citations: [],
+    instructions: 'Decide priority and group',
+    outputSchema: schema,
+    ...(steps ? { steps } : {}),
+  });
+
+  it('takes each property from the input when it has the right type, and proposes no action', () => {
+    const answer = builtinProvider.complete('builtin-small', structured({ priority: 'high', assigneeGroup: 'identity', needsCustomerReply: true, estimateHours: 2 }));
+    expect(answer.output).toEqual({ priority: 'high', assigneeGroup: 'identity', needsCustomerReply: true, estimateHours: 2, rationale: expect.any(String), confidence: 0.95 });
+    expect(answer.confidence).toBe(0.95);
+    expect(answer.proposal).toEqual({ kind: 'no_action', rationale: answer.output!['rationale'] });
+    expect(answer.output!['rationale']).toMatch(/every required field was found\.$/);
+  });
+
+  it('falls back to earlier steps (the latest one), then to defaults: first enum value, empty string, false, 0', () => {
+    const answer = builtinProvider.complete(
+      'builtin-small',
+      structured({ priority: 'critical' }, { lookup: { output: { assigneeGroup: 'billing', priority: 'urgent' } }, classify: { assigneeGroup: 'identity' } }),
+    );
+    expect(answer.output).toEqual({ priority: 'urgent', assigneeGroup: 'identity', needsCustomerReply: false, estimateHours: 0, rationale: expect.any(String), confidence: 0.95 });
+    const bare = builtinProvider.complete('builtin-small', structured({}));
+    expect(bare.output).toEqual({ priority: 'low', assigneeGroup: '', needsCustomerReply: false, estimateHours: 0, rationale: expect.stringContaining('defaulted: priority, assigneeGroup'), confidence: 0 });
+    expect(bare.confidence).toBe(0);
+  });
+
+  it('confidence is the share of required properties found (confidence and rationale not counted), rounded, at most 0.95', () => {
+    const schema = { type: 'object', required: ['a', 'b', 'c', 'confidence'], properties: { a: { type: 'string' }, b: { type: 'integer' }, c: { type: 'boolean' }, confidence: { type: 'number' } } };
+    expect(builtinProvider.complete('builtin-small', structured({ a: 'x' }, undefined, schema)).confidence).toBe(0.33);
+    expect(builtinProvider.complete('builtin-small', structured({ a: 'x', b: 2 }, undefined, schema)).output).toEqual({ a: 'x', b: 2, c: false, confidence: 0.67 });
+    expect(builtinProvider.complete('builtin-small', structured({ a: 'x', b: 2.5, c: true }, undefined, schema)).confidence).toBe(0.67);
+    expect(builtinProvider.complete('builtin-small', structured({ a: 'x', b: 2, c: true }, undefined, schema)).confidence).toBe(0.95);
+  });
+
+  it('the input field _confidence overrides the confidence, also in the output', () => {
+    const answer = builtinProvider.complete('builtin-small', structured({ priority: 'high', assigneeGroup: 'identity', _confidence: 0.42 }));
+    expect(answer.confidence).toBe(0.42);
+    expect(answer.output).toMatchObject({ confidence: 0.42 });
+    expect(answer.output).not.toHaveProperty('_confidence');
+  });
+
+  it('respects a schema default and numeric bounds when it must invent a value', () => {
+    const schema = { type: 'object', properties: { n: { type: 'integer', minimum: 3 }, m: { type: 'number', exclusiveMinimum: 0 }, s: { type: 'string', default: 'n/a' }, t: { type: 'string', minLength: 3 }, nested: { type: 'object', properties: { x: { type: 'boolean' } } }, list: { type: 'array' } } };
+    expect(builtinProvider.complete('builtin-small', structured({}, undefined, schema)).output).toEqual({ n: 3, m: 1, s: 'n/a', t: 'unknown', nested: { x: false }, list: [] });
+  });
+
+  it('answers the same request the same way on either model, counting the output as its tokens', () => {
+    const req = structured({ priority: 'urgent', assigneeGroup: 'sre' });
+    const small = builtinProvider.complete('builtin-small', req);
+    expect(builtinProvider.complete('builtin-large', req)).toEqual(small);
+    expect(small.usage.outputTokens).toBe(Math.ceil(JSON.stringify(small.output).length / 4));
+  });
+});

@@ -65,7 +65,7 @@ export class ModelRequestsHandler implements BatchEventHandler<typeof EventTypes
       call(route.model, route.provider.name, route.reason, answer);
       uow.emit(
         EventTypes.ModelCompleted,
-        { runId: request.runId, stepId: request.stepId, model: route.model, provider: route.provider.name, confidence: answer.confidence, proposal: answer.proposal, usage: answer.usage },
+        { runId: request.runId, stepId: request.stepId, model: route.model, provider: route.provider.name, confidence: answer.confidence, proposal: answer.proposal, usage: answer.usage, ...(answer.output ? { output: answer.output } : {}) },
         { cause: event },
       );
     }

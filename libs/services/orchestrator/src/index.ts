@@ -2,4 +2,4 @@ export * from './orchestrator.module';
 export * from './database';
 export * from './runs/runs.service';
 export * from './runs/run-state';
-export * from './runs/transitions';
+export * from './workflows/workflow-registry';

@@ -1,15 +1,20 @@
 import { Module } from '@nestjs/common';
 import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { ORCHESTRATOR_DATABASE } from './database';
+import { NotificationsService } from './notifications/notifications.service';
+import { ApprovalsController, EscalationsController } from './reviews.controller';
 import { RunsController } from './runs.controller';
+import { RunDriver } from './runs/run-driver';
 import { RunEventsHandler } from './runs/run-events.handler';
 import { RunsRepository } from './runs/runs.repository';
 import { RunsService } from './runs/runs.service';
+import { WorkflowRegistry } from './workflows/workflow-registry';
+import { WorkflowsController } from './workflows.controller';
 
 @Module({
   imports: [serviceDatabaseModule(ORCHESTRATOR_DATABASE)],
-  controllers: [RunsController],
-  providers: [serviceBusProvider(ORCHESTRATOR_DATABASE.service, ORCHESTRATOR_DATABASE.schema), RunsRepository, RunEventsHandler, RunsService],
-  exports: [RunsService],
+  controllers: [RunsController, ApprovalsController, EscalationsController, WorkflowsController],
+  providers: [serviceBusProvider(ORCHESTRATOR_DATABASE.service, ORCHESTRATOR_DATABASE.schema), RunsRepository, WorkflowRegistry, NotificationsService, RunDriver, RunEventsHandler, RunsService],
+  exports: [RunsService, WorkflowRegistry],
 })
 export class OrchestratorServiceModule {}

@@ -2,7 +2,8 @@ import { BadRequestException, Body, ConflictException, Controller, Get, HttpCode
 import { Type, type Static } from '@sinclair/typebox';
 import { AgentId, AgentStatus, AutonomyTier, Classification, EventTypes, type AgentChangedV1 } from '@govmesh/contracts';
 import type { UnitOfWork } from '@govmesh/messaging';
-import { ApiKeyStore, CurrentPrincipal, Roles, ServiceBus, validateRequest, type Principal } from '@govmesh/nest-runtime';
+import { ApiOkResponse, ApiCreatedResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiJsonBody, ApiKeyStore, ApiRefusals, CurrentPrincipal, Roles, ServiceBus, validateRequest, type Principal } from '@govmesh/nest-runtime';
 import { loadPublicKey } from '@govmesh/signing';
 import { PolicyRepository } from './policy.repository';
 import type { AgentRecord } from './entities';
@@ -28,6 +29,7 @@ const VersionBody = Type.Object({ version: Version, publicKey: Type.Optional(Pub
 const RevokeBody = Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false });
 
 const ID = new RegExp(AgentId.pattern!);
+const AgentIdParam = () => ApiParam({ name: 'id', description: 'The agent id: 1-128 letters, digits, . _ : -', schema: { type: 'string', pattern: AgentId.pattern } });
 
 /** Which status changes are allowed: active and suspended go both ways; retired is final. */
 const TRANSITIONS: Record<AgentRecord['status'], ReadonlyArray<AgentRecord['status']>> = {
@@ -52,6 +54,8 @@ function checkedKey(publicKey: string | undefined): string | null {
  * every change; each is a `govmesh.agent.changed.v1` event keyed by the agent id, carrying the
  * acting principal, written in the same transaction and audited.
  */
+@ApiTags('agents')
+@ApiRefusals(401, 403)
 @Controller('v1/agents')
 @Roles('operator')
 export class AgentsController {
@@ -63,12 +67,18 @@ export class AgentsController {
 
   @Get()
   @Roles('operator', 'auditor')
+  @ApiOperation({ summary: 'List the registered agents', description: 'Roles: operator, auditor.' })
+  @ApiOkResponse({ description: 'Every agent with its owner, tier, status, clearance, purpose and current version' })
   list() {
     return this.repository.list();
   }
 
   @Get(':id')
+  @AgentIdParam()
   @Roles('operator', 'auditor')
+  @ApiOperation({ summary: 'Get one agent with its versions', description: 'Roles: operator, auditor.' })
+  @ApiOkResponse({ description: 'The agent' })
+  @ApiRefusals({ 404: 'No agent with this id is registered' })
   async get(@Param('id') id: string) {
     const agent = ID.test(id) ? await this.repository.find(id) : null;
     if (!agent) throw new NotFoundException({ code: 'agent_not_registered', message: `agent "${id}" is not registered` });
@@ -81,6 +91,14 @@ export class AgentsController {
    * reactivates anyone. A retired agent cannot be changed or registered again.
    */
   @Put(':id')
+  @AgentIdParam()
+  @ApiOperation({
+    summary: 'Register an agent or update it',
+    description: 'Role: operator. Registers (`version` required) or updates owner, tier, clearance, purpose or current version; `status` changes only along an allowed transition. A retired agent cannot change.',
+  })
+  @ApiJsonBody(RegisterBody)
+  @ApiOkResponse({ description: 'The agent as it is now' })
+  @ApiRefusals({ 400: 'The body is invalid (`invalid_agent`) or the public key is not an Ed25519 key (`invalid_public_key`)', 409: 'The agent is retired, the transition is not allowed, or the version already has another key or a revoked one' })
   async register(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     this.checkId(id);
     const spec = validateRequest(RegisterBody, body, 'invalid_agent');
@@ -131,7 +149,12 @@ export class AgentsController {
 
   /** An explicit lifecycle transition: active ⇄ suspended, or → retired (final). */
   @Post(':id/status')
+  @AgentIdParam()
   @HttpCode(200)
+  @ApiOperation({ summary: 'Change the lifecycle status of an agent', description: 'Role: operator. active ⇄ suspended, or → retired (final: its API keys are revoked with it).' })
+  @ApiJsonBody(StatusBody)
+  @ApiOkResponse({ description: 'The agent as it is now' })
+  @ApiRefusals({ 400: 'The body is invalid (`invalid_status_change`)', 404: 'No agent with this id is registered', 409: 'The agent is retired or the transition is not allowed' })
   async setStatus(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     this.checkId(id);
     const spec = validateRequest(StatusBody, body, 'invalid_status_change');
@@ -149,7 +172,12 @@ export class AgentsController {
 
   /** Adds a version with its public key; by default it becomes the current version. */
   @Post(':id/versions')
+  @AgentIdParam()
   @HttpCode(201)
+  @ApiOperation({ summary: 'Add a version with its public key', description: 'Role: operator. The new version becomes current unless `makeCurrent` is false.' })
+  @ApiJsonBody(VersionBody)
+  @ApiCreatedResponse({ description: 'The agent with the new version' })
+  @ApiRefusals({ 400: 'The body is invalid (`invalid_version`) or the public key is not an Ed25519 key', 404: 'No agent with this id is registered', 409: 'The agent is retired or the version exists already' })
   async addVersion(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     this.checkId(id);
     const spec = validateRequest(VersionBody, body, 'invalid_version');
@@ -167,7 +195,13 @@ export class AgentsController {
 
   /** Revokes a version's key: its signed intents are refused and its outstanding grants stop working. */
   @Post(':id/versions/:version/revoke')
+  @AgentIdParam()
   @HttpCode(200)
+  @ApiOperation({ summary: "Revoke a version's key", description: 'Role: operator. Its signed intents are refused and its outstanding grants stop working. Revoking twice is a no-op.' })
+  @ApiParam({ name: 'version', description: 'The version whose key is revoked' })
+  @ApiJsonBody(RevokeBody)
+  @ApiOkResponse({ description: 'The agent as it is now' })
+  @ApiRefusals({ 400: 'The body is invalid (`invalid_revocation`)', 404: 'No such agent, or it has no such version' })
   async revokeVersion(@Param('id') id: string, @Param('version') version: string, @Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     this.checkId(id);
     const spec = validateRequest(RevokeBody, body ?? {}, 'invalid_revocation');

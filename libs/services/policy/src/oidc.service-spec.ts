@@ -60,6 +60,16 @@ describe('OIDC bearer tokens', () => {
     expect(changed.status).toBe(200);
   });
 
+  it('serves the OpenAPI document to a valid token, declaring the OIDC scheme, and refuses an expired one', async () => {
+    const auditor = await token({ realm_access: { roles: ['auditor'] } });
+    const doc = await h.http<{ security: unknown[]; components: { securitySchemes: Record<string, unknown> } }>('GET', '/docs/openapi.json', { key: auditor });
+    expect(doc.status).toBe(200);
+    expect(doc.body.components.securitySchemes['oidc']).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(doc.body.security).toEqual([{ 'api-key': [] }, { oidc: [] }]);
+    const expired = await token({ realm_access: { roles: ['operator'] } }, { expiresIn: '-5m' });
+    expect(await h.http('GET', '/docs/openapi.json', { key: expired })).toMatchObject({ status: 401, body: { code: 'token_expired' } });
+  });
+
   it('keeps /metrics behind GOVMESH_METRICS_TOKEN when it is set, and /health open', async () => {
     expect(await h.http('GET', '/metrics', { key: null })).toMatchObject({ status: 401, body: { code: 'credential_missing' } });
     expect(await h.http('GET', '/metrics', { key: 'wrong-token-0123456789' })).toMatchObject({ status: 401, body: { code: 'credential_invalid' } });

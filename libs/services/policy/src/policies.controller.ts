@@ -1,6 +1,7 @@
 import { BadRequestException, Body, ConflictException, Controller, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
 import { Type } from '@sinclair/typebox';
-import { CurrentPrincipal, Roles, ServiceBus, validateRequest, type Principal } from '@govmesh/nest-runtime';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiJsonBody, ApiRefusals, CurrentPrincipal, Roles, ServiceBus, validateRequest, type Principal } from '@govmesh/nest-runtime';
 import { GOVMESH_CEDAR_SCHEMA, PolicyError, reevaluate, validatePolicySet, type PolicyBundle, type RecordedRequest } from '@govmesh/policy-engine';
 import { PolicyRepository } from './policy.repository';
 import { PolicySets } from './policy-sets.service';
@@ -23,6 +24,8 @@ const VERSION = /^[0-9a-f]{16}$/;
  * the set in every policy instance without a restart, and impact analysis replays recent
  * decisions under a candidate before anyone activates it.
  */
+@ApiTags('policies')
+@ApiRefusals(401, 403)
 @Controller('v1/policies')
 @Roles('operator')
 export class PoliciesController {
@@ -34,6 +37,8 @@ export class PoliciesController {
 
   @Get()
   @Roles('operator', 'auditor')
+  @ApiOperation({ summary: 'List the policy sets', description: 'Roles: operator, auditor.' })
+  @ApiOkResponse({ description: 'Every stored set with its status (candidate, active, superseded)' })
   list() {
     return this.repository.policySets();
   }
@@ -41,12 +46,18 @@ export class PoliciesController {
   /** The Cedar schema policies are validated against. */
   @Get('schema')
   @Roles('operator', 'auditor')
+  @ApiOperation({ summary: 'The Cedar schema policies are validated against', description: 'Roles: operator, auditor.' })
+  @ApiOkResponse({ description: "govmesh's Cedar schema (JSON form)" })
   schema() {
     return GOVMESH_CEDAR_SCHEMA;
   }
 
   @Get(':version')
   @Roles('operator', 'auditor')
+  @ApiOperation({ summary: 'Get one policy set with its policies', description: 'Roles: operator, auditor.' })
+  @ApiParam({ name: 'version', description: 'The set version: 16 hex digits' })
+  @ApiOkResponse({ description: 'The policy set' })
+  @ApiRefusals({ 404: 'No policy set with this version' })
   async get(@Param('version') version: string) {
     const set = VERSION.test(version) ? await this.repository.policySet(version) : null;
     if (!set) throw new NotFoundException({ code: 'policy_set_not_found', message: `no policy set version "${version}"` });
@@ -55,6 +66,10 @@ export class PoliciesController {
 
   /** Uploads a candidate set: parsed, validated against the schema, stored; not yet active. */
   @Post()
+  @ApiOperation({ summary: 'Upload a candidate policy set', description: "Role: operator. Parsed and validated against the govmesh Cedar schema, stored, not activated. Uploading the same set again answers `created: false`." })
+  @ApiJsonBody(UploadBody)
+  @ApiCreatedResponse({ description: 'The version of the stored set, its status and whether it was new' })
+  @ApiRefusals({ 400: "The body is invalid (`invalid_policy_set`) or the set does not validate (`policy_invalid`, with Cedar's diagnostics)" })
   async upload(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     const spec = validateRequest(UploadBody, body, 'invalid_policy_set');
     const bundle = this.validated(spec.policies);
@@ -65,6 +80,10 @@ export class PoliciesController {
 
   @Post(':version/activate')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Activate a stored policy set', description: 'Role: operator. Every policy instance switches to it without a restart.' })
+  @ApiParam({ name: 'version', description: 'The set version: 16 hex digits' })
+  @ApiOkResponse({ description: 'The active version, the one before it, and the change (`activated` or `unchanged`)' })
+  @ApiRefusals({ 400: 'The stored set no longer validates (`policy_invalid`)', 404: 'No policy set with this version' })
   async activate(@Param('version') version: string, @CurrentPrincipal() principal: Principal) {
     if (!VERSION.test(version)) throw new NotFoundException({ code: 'policy_set_not_found', message: `no policy set version "${version}"` });
     return this.switchTo(() => Promise.resolve(version), 'activated', principal);
@@ -73,6 +92,9 @@ export class PoliciesController {
   /** Returns to the set that was active before the current one. */
   @Post('rollback')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Roll back to the previously active policy set', description: 'Role: operator.' })
+  @ApiOkResponse({ description: 'The active version, the one before it, and the change (`rolled_back` or `unchanged`)' })
+  @ApiRefusals({ 400: 'The previous set no longer validates (`policy_invalid`)', 409: 'No set was active before the current one (`nothing_to_roll_back`)' })
   async rollback(@CurrentPrincipal() principal: Principal) {
     return this.switchTo(async (uow) => {
       const previous = await this.repository.previousActivation(uow);
@@ -103,6 +125,13 @@ export class PoliciesController {
    */
   @Post('simulate')
   @HttpCode(200)
+  @ApiOperation({
+    summary: 'Impact analysis of a candidate policy set',
+    description: 'Role: operator. Re-evaluates the most recent recorded decisions (`limit`, default 500) under a candidate given inline (`policies`) or by `version`, and answers which would change. Nothing is stored.',
+  })
+  @ApiJsonBody(SimulateBody)
+  @ApiOkResponse({ description: 'How many decisions were evaluated, and each that would change with its recorded and candidate effect' })
+  @ApiRefusals({ 400: 'The body is invalid or gives neither or both of policies and version (`invalid_simulation`), or the candidate does not validate (`policy_invalid`)', 404: 'No policy set with this version' })
   async simulate(@Body() body: unknown) {
     const spec = validateRequest(SimulateBody, body, 'invalid_simulation');
     if ((spec.policies === undefined) === (spec.version === undefined)) {

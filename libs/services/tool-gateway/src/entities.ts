@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { SANDBOX_SYSTEM_ENTITIES } from './sandbox-entities';
 
 /** One execution of a tool (or its refusal), bound to the grant that allowed it. */
 @Entity({ name: 'executions' })
@@ -28,8 +29,22 @@ export class ToolExecutionRecord {
   @Column({ type: 'varchar', length: 16 })
   status!: 'in_progress' | 'succeeded' | 'failed' | 'rejected';
 
+  /**
+   * The caller's idempotency key (run id + step-execution id), when the request carried one. A
+   * request with a key whose execution succeeded is answered from this row and never performed
+   * again; while its execution is in progress, a repeated request is not performed either. The
+   * key is released (set null) from a failed or refused execution when a retry under it is accepted.
+   */
+  @Index('executions_idempotency_key', { unique: true })
+  @Column({ name: 'idempotency_key', type: 'varchar', length: 300, nullable: true })
+  idempotencyKey!: string | null;
+
   @Column({ type: 'jsonb', nullable: true })
   output!: Record<string, unknown> | null;
+
+  /** What the tool said the system of record now shows, for the verifier (and for replays). */
+  @Column({ type: 'jsonb', nullable: true })
+  claim!: Record<string, unknown> | null;
 
   @Column({ type: 'jsonb', default: () => "'[]'" })
   reasons!: Array<{ code: string; message: string }>;
@@ -108,4 +123,4 @@ export class AgentStateRecord {
   changedAt!: Date;
 }
 
-export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog, AgentStateRecord];
+export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog, AgentStateRecord, ...SANDBOX_SYSTEM_ENTITIES];

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
@@ -18,7 +19,7 @@ import {
 import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { TOOL_GATEWAY_SERVICE } from './database';
 import { SandboxAccount } from './entities';
-import { DEMO_ACCOUNTS, newExecutionId, ToolCatalog, type ToolResult } from './tools';
+import { DEMO_ACCOUNTS, newExecutionId, seedSandboxSystems, ToolCatalog, type ToolResult } from './tools';
 
 /** What a reserved tool call carries to its performer. */
 interface ToolCallPayload extends Record<string, unknown> {
@@ -40,9 +41,12 @@ interface ExecutionRow {
   step_id: string;
   tool: string;
   grant_id: string | null;
+  /** The request's idempotency key; null for refusals and for requests without one. */
+  idempotency_key: string | null;
   arguments: Record<string, unknown>;
   status: 'in_progress' | 'succeeded' | 'failed' | 'rejected';
   output: Record<string, unknown> | null;
+  claim: RecordClaim | null;
   reasons: Reason[];
 }
 
@@ -59,6 +63,7 @@ export class ExecutionsRepository implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     if (this.deps.config.seedDemoData) {
       await this.dataSource.createQueryBuilder().insert().into(SandboxAccount).values(DEMO_ACCOUNTS).orIgnore().execute();
+      await seedSandboxSystems(this.dataSource);
     }
   }
 
@@ -76,7 +81,23 @@ export class ExecutionsRepository implements OnModuleInit {
     return new Map(rows.map((r) => [r.grant_id, r.id]));
   }
 
-  async complete(uow: UnitOfWork, rows: ReadonlyArray<Pick<ExecutionRow, 'id' | 'status' | 'output' | 'reasons'>>): Promise<void> {
+  /** The executions holding these idempotency keys, by key. */
+  async byIdempotencyKey(uow: UnitOfWork, keys: readonly string[]): Promise<Map<string, ExecutionRow>> {
+    if (keys.length === 0) return new Map();
+    const rows = await uow.query<ExecutionRow>(
+      `SELECT id, run_id, step_id, tool, grant_id, idempotency_key, arguments, status, output, claim, reasons FROM ${uow.table('executions')} WHERE idempotency_key = ANY($1)`,
+      [[...new Set(keys)]],
+    );
+    return new Map(rows.flatMap((r) => (r.idempotency_key ? [[r.idempotency_key, r] as const] : [])));
+  }
+
+  /** Frees the keys of failed or refused executions, for a retry under the same key (the old rows stay, without key). */
+  async releaseKeys(uow: UnitOfWork, keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await uow.query(`UPDATE ${uow.table('executions')} SET idempotency_key = NULL WHERE idempotency_key = ANY($1) AND status IN ('failed', 'rejected')`, [keys]);
+  }
+
+  async complete(uow: UnitOfWork, rows: ReadonlyArray<Pick<ExecutionRow, 'id' | 'status' | 'output' | 'claim' | 'reasons'>>): Promise<void> {
     await uow.updateMany('executions', rows as unknown as Array<Record<string, unknown>>);
   }
 
@@ -155,11 +176,37 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
   async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.ToolRequested>>, uow: UnitOfWork): Promise<void> {
     const now = new Date();
     const states = await this.executions.agentStates(uow, batch.map((c) => c.event.data.agentId));
+    // Requests under an idempotency key seen before are answered from its execution, not performed again.
+    const previous = await this.executions.byIdempotencyKey(uow, batch.flatMap((c) => (c.event.data.idempotencyKey ? [c.event.data.idempotencyKey] : [])));
     const refused: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; row: ExecutionRow }> = [];
     const accepted: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; row: ExecutionRow }> = [];
+    const replayed: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; done: ExecutionRow }> = [];
+    const released: string[] = [];
+    /** Keys accepted in this batch: a second request under one of them waits for the first's result. */
+    const taken = new Set<string>();
+    let duplicates = 0;
     for (const { event } of batch) {
       const r = event.data;
-      const row: ExecutionRow = { id: newExecutionId(), run_id: r.runId, step_id: r.stepId, tool: r.tool, grant_id: null, arguments: r.arguments, status: 'rejected', output: null, reasons: [] };
+      const key = r.idempotencyKey;
+      const row: ExecutionRow = { id: newExecutionId(), run_id: r.runId, step_id: r.stepId, tool: r.tool, grant_id: null, idempotency_key: null, arguments: r.arguments, status: 'rejected', output: null, claim: null, reasons: [] };
+      const before = key ? previous.get(key) : undefined;
+      const live = before && (before.status === 'succeeded' || before.status === 'in_progress');
+      if (live && !(before.run_id === r.runId && before.tool === r.tool && isDeepStrictEqual(before.arguments, r.arguments))) {
+        // A key names one action: reusing it for another would answer with the wrong result.
+        refused.push({ event, row: { ...row, reasons: [{ code: 'idempotency_key_reused', message: `idempotency key ${key} belongs to execution ${before.id} of ${before.tool} with other arguments or on another run` }] } });
+        continue;
+      }
+      if (before?.status === 'succeeded') {
+        // Nothing is performed, so no grant is needed: the same run asks again for the same action
+        // (a resumed run, a redelivered command) and gets the result it was given.
+        replayed.push({ event, done: before });
+        continue;
+      }
+      if (before?.status === 'in_progress' || (key && taken.has(key))) {
+        // Performed once already in flight: its result answers the step.
+        duplicates++;
+        continue;
+      }
       const tool = this.catalog.find(r.tool);
       const problem: Reason | null = !tool
         ? { code: 'tool_not_registered', message: `tool "${r.tool}" is not in the catalog` }
@@ -170,27 +217,55 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
         row.reasons = [problem];
         refused.push({ event, row });
       } else {
-        accepted.push({ event, row: { ...row, grant_id: r.grant.grantId, status: 'in_progress' } });
+        if (key) {
+          taken.add(key);
+          // The execution under this key failed or was refused: this request retries it under the same key.
+          if (before) released.push(key);
+        }
+        accepted.push({ event, row: { ...row, grant_id: r.grant.grantId, idempotency_key: key ?? null, status: 'in_progress' } });
       }
     }
+    await this.executions.releaseKeys(uow, released);
     // A grant is single-use: its id is unique among executions, so a second use inserts nothing.
     const inserted = await this.executions.insert(uow, accepted.map((a) => a.row));
-    const reused = accepted.filter((a) => !inserted.has(a.row.id));
-    if (reused.length > 0) {
-      const usedBy = await this.executions.executionOfGrant(uow, reused.map((a) => a.row.grant_id!));
-      for (const a of reused) {
+    const notInserted = accepted.filter((a) => !inserted.has(a.row.id));
+    if (notInserted.length > 0) {
+      const usedBy = await this.executions.executionOfGrant(uow, notInserted.map((a) => a.row.grant_id!));
+      for (const a of notInserted) {
         const grantId = a.row.grant_id!;
-        refused.push({ event: a.event, row: { ...a.row, grant_id: null, status: 'rejected', reasons: [{ code: 'grant_already_used', message: `grant ${grantId} was used by execution ${usedBy.get(grantId) ?? 'another execution'}; grants are single-use` }] } });
+        // Not the grant: the idempotency key was taken meanwhile, by an execution whose result answers.
+        if (!usedBy.has(grantId)) {
+          duplicates++;
+          continue;
+        }
+        refused.push({ event: a.event, row: { ...a.row, grant_id: null, idempotency_key: null, status: 'rejected', reasons: [{ code: 'grant_already_used', message: `grant ${grantId} was used by execution ${usedBy.get(grantId)}; grants are single-use` }] } });
       }
     }
     await this.executions.insert(uow, refused.map((r) => r.row));
     for (const { event, row } of refused) {
       uow.emit(EventTypes.ToolExecuted, { runId: row.run_id, stepId: row.step_id, tool: row.tool, executionId: row.id, status: 'rejected', reasons: row.reasons }, { cause: event });
     }
+    for (const { event, done } of replayed) {
+      uow.emit(
+        EventTypes.ToolExecuted,
+        {
+          runId: event.data.runId,
+          stepId: event.data.stepId,
+          tool: done.tool,
+          executionId: done.id,
+          status: done.status as 'succeeded',
+          ...(done.output ? { output: done.output } : {}),
+          ...(done.claim ? { claim: done.claim } : {}),
+          reasons: [...done.reasons, { code: 'idempotent_replay', message: `idempotency key ${done.idempotency_key} was performed by execution ${done.id}; answered with its result, not performed again` }],
+        },
+        { cause: event },
+      );
+    }
     const reserved = accepted.filter((a) => inserted.has(a.row.id));
     await uow.reserveEffects(
       reserved.map(({ event, row }) => ({
-        key: `tool:${row.grant_id}`,
+        // The caller's key when it sent one (a resumed run repeats no side effect), else the single-use grant's.
+        key: `tool:${row.idempotency_key ?? row.grant_id}`,
         kind: TOOL_EFFECT,
         runId: row.run_id,
         timeoutMs: this.deps.config.toolTimeoutMs,
@@ -200,6 +275,8 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
     const { metrics } = this.deps;
     uow.afterCommit(() => {
       for (const { row } of refused) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, status: 'rejected' });
+      for (const { done } of replayed) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: done.tool, status: 'replayed' });
+      if (duplicates > 0) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: 'any', status: 'duplicate' }, duplicates);
     });
   }
 }
@@ -237,7 +314,7 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
   }
 
   async record(results: ReadonlyArray<{ effect: ClaimedEffect<ToolCallPayload>; outcome: EffectOutcome<ToolResult> }>, uow: UnitOfWork): Promise<void> {
-    const rows: Array<Pick<ExecutionRow, 'id' | 'status' | 'output' | 'reasons'>> = [];
+    const rows: Array<Pick<ExecutionRow, 'id' | 'status' | 'output' | 'claim' | 'reasons'>> = [];
     const statuses: Array<{ tool: string; status: string }> = [];
     for (const { effect, outcome } of results) {
       const call = effect.payload;
@@ -246,7 +323,7 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
         : { status: 'failed', reasons: [{ code: outcome.code === 'failed' ? 'tool_error' : `tool_${outcome.code}`, message: outcome.message.slice(0, 2000) }] };
       const output = result.output ?? null;
       const claim: RecordClaim | undefined = result.claim;
-      rows.push({ id: call.executionId, status: result.status, output, reasons: result.reasons });
+      rows.push({ id: call.executionId, status: result.status, output, claim: claim ?? null, reasons: result.reasons });
       statuses.push({ tool: call.tool, status: result.status });
       const cause = { id: call.causeId, correlationid: call.runId, traceparent: call.traceparent } as GovmeshEvent;
       uow.emit(

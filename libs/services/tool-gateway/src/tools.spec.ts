@@ -87,3 +87,56 @@ describe('ToolCatalog.checkArguments for an unknown tool', () => {
     expect(new ToolCatalog().checkArguments('sandbox.lookup_account', { accountId: 'acc-001', sql: 'DROP' })?.message).toContain('(sql)');
   });
 });
+
+describe('the seed workflows\' tools', () => {
+  const catalog = new ToolCatalog();
+
+  it('are in the catalog with their side effect, each deduplicating by idempotency key', () => {
+    expect(BUILT_IN_TOOLS.map((t) => [t.name, t.sideEffect, t.idempotent])).toEqual([
+      ['sandbox.lookup_account', 'read', true],
+      ['invoices.lookup', 'read', true],
+      ['invoices.approve_payment', 'write', true],
+      ['contracts.lookup', 'read', true],
+      ['contracts.draft_renewal', 'write', true],
+      ['mail.send_external', 'external_send', true],
+      ['tickets.lookup', 'read', true],
+      ['tickets.update', 'write', true],
+    ]);
+  });
+
+  it.each([
+    ['invoices.lookup', { invoiceId: 'inv-1001' }],
+    ['invoices.approve_payment', { invoiceId: 'inv-1001', amount: 1200, currency: 'EUR' }],
+    ['invoices.approve_payment', { invoiceId: 'inv-1001', amount: 0.01, currency: 'USD' }],
+    ['contracts.lookup', { contractId: 'ctr-2001' }],
+    ['contracts.draft_renewal', { contractId: 'ctr-2001', draft: 'Dear Umbrella Corp, ...' }],
+    ['mail.send_external', { to: 'legal@umbrella.example', subject: 'Renewal', body: 'Hello' }],
+    ['mail.send_external', { to: 'a.b+c@mail.umbrella.example', subject: 'Renewal', body: 'Hello', contractId: 'ctr-2001' }],
+    ['tickets.lookup', { ticketId: 'tkt-3001' }],
+    ['tickets.update', { ticketId: 'tkt-3001', priority: 'high' }],
+    ['tickets.update', { ticketId: 'tkt-3001', status: 'triaged', assigneeGroup: 'identity' }],
+  ])('%s accepts %j', (tool, args) => {
+    expect(catalog.checkArguments(tool, args)).toBeNull();
+  });
+
+  it.each([
+    ['invoices.lookup', { invoiceId: "inv-1001' OR 1=1" }, '/invoiceId must match pattern'],
+    ['invoices.approve_payment', { invoiceId: 'inv-1001', amount: 0, currency: 'EUR' }, '/amount must be > 0'],
+    ['invoices.approve_payment', { invoiceId: 'inv-1001', amount: -5, currency: 'EUR' }, '/amount must be > 0'],
+    ['invoices.approve_payment', { invoiceId: 'inv-1001', amount: '1200', currency: 'EUR' }, '/amount must be number'],
+    ['invoices.approve_payment', { invoiceId: 'inv-1001', amount: 1200, currency: 'euro' }, '/currency must match pattern'],
+    ['invoices.approve_payment', { invoiceId: 'inv-1001', amount: 1200 }, "must have required property 'currency'"],
+    ['invoices.approve_payment', { invoiceId: 'inv-1001', amount: 1200, currency: 'EUR', vendor: 'x' }, 'must NOT have additional properties (vendor)'],
+    ['contracts.draft_renewal', { contractId: 'ctr-2001', draft: 'x'.repeat(8001) }, '/draft must NOT have more than 8000 characters'],
+    ['contracts.draft_renewal', { contractId: 'ctr-2001', draft: '' }, '/draft must NOT have fewer than 1 characters'],
+    ['mail.send_external', { to: 'not an address', subject: 's', body: 'b' }, '/to must match pattern'],
+    ['mail.send_external', { to: 'a@b.example', subject: 's', body: 'b', bcc: 'x@y.example' }, '(bcc)'],
+    ['tickets.update', { ticketId: 'tkt-3001' }, 'must NOT have fewer than 2 properties'],
+    ['tickets.update', { ticketId: 'tkt-3001', priority: 'critical' }, '/priority must be equal to one of the allowed values'],
+    ['tickets.update', { ticketId: 'tkt-3001', status: 'deleted' }, '/status must be equal to one of the allowed values'],
+  ])('%s refuses %j', (tool, args, message) => {
+    const reason = catalog.checkArguments(tool, args);
+    expect(reason?.code).toBe('arguments_invalid');
+    expect(reason?.message).toContain(message);
+  });
+});

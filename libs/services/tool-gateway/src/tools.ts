@@ -1,49 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
-import type { DataSource } from 'typeorm';
-import type { RecordClaim, Reason } from '@govmesh/contracts';
+import type { Reason } from '@govmesh/contracts';
 import { SandboxAccount } from './entities';
+import { SANDBOX_SYSTEM_TOOLS } from './sandbox-tools';
+import { delay, type ToolDefinition } from './tool-definition';
 
-export interface ToolResult {
-  status: 'succeeded' | 'failed' | 'rejected';
-  output?: Record<string, unknown>;
-  claim?: RecordClaim;
-  reasons: Reason[];
-}
-
-/** One call of a tool, performed outside any database transaction. */
-export interface ToolCall {
-  runId: string;
-  executionId: string;
-  /** The system the tool acts on deduplicates by this key, so a repeated call acts once. */
-  idempotencyKey: string;
-  /** Aborted when the call runs out of time. */
-  signal: AbortSignal;
-  /** The sandbox system of record answers after this delay (rehearses slow systems). */
-  latencyMs: number;
-}
-
-export interface ToolDefinition {
-  name: string;
-  description: string;
-  sideEffect: 'read' | 'write';
-  /** The outside system deduplicates calls by idempotency key: a call found in flight after a crash may be made again. */
-  idempotent: boolean;
-  inputSchema: Record<string, unknown>;
-  /** Credentials, when a tool has any, are injected here and never leave. */
-  execute(systemOfRecord: DataSource, args: Record<string, unknown>, call: ToolCall): Promise<ToolResult>;
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(new Error('aborted'));
-    }, { once: true });
-  });
-}
+export * from './tool-definition';
+export { DEMO_CONTRACTS, DEMO_INVOICES, DEMO_TICKETS, SANDBOX_SYSTEM_TOOLS, seedSandboxSystems } from './sandbox-tools';
 
 const lookupAccount: ToolDefinition = {
   name: 'sandbox.lookup_account',
@@ -77,7 +40,7 @@ const lookupAccount: ToolDefinition = {
 };
 
 /** The built-in tool catalog. */
-export const BUILT_IN_TOOLS: ToolDefinition[] = [lookupAccount];
+export const BUILT_IN_TOOLS: ToolDefinition[] = [lookupAccount, ...SANDBOX_SYSTEM_TOOLS];
 
 export const DEMO_ACCOUNTS: SandboxAccount[] = [
   { id: 'acc-001', holder: 'Ada Lovelace', status: 'active', balanceCents: 125000, updatedAt: new Date('2026-11-01T10:00:00Z') },

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { EventTypes, type Reason, type RecordClaim } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
@@ -11,7 +11,8 @@ type RecordReader = (uow: UnitOfWork, ids: readonly string[]) => Promise<Map<str
 
 /**
  * Readers of systems of record. The verifier reads with its own query, never trusting the tool's
- * output: the sandbox's accounts table is read directly here.
+ * output: the sandbox's tables are read directly here, one query per system and batch. Each
+ * reader answers every field a tool of that system may claim, under the claim's names.
  */
 const READERS: Record<string, RecordReader | undefined> = {
   'sandbox/account': async (uow, ids) => {
@@ -20,6 +21,52 @@ const READERS: Record<string, RecordReader | undefined> = {
       [ids],
     );
     return new Map(rows.map((r) => [r.id, { holder: r.holder, status: r.status, balanceCents: r.balance_cents }]));
+  },
+  /** ERP invoices, with the number of payments booked against each. */
+  'sandbox/invoice': async (uow, ids) => {
+    const rows = await uow.query<{ id: string; vendor: string; amount: string | number; currency: string; status: string; payment_count: number }>(
+      `SELECT i.id, i.vendor, i.amount, i.currency, i.status, count(p.id)::int AS payment_count
+       FROM "sandbox"."invoices" i LEFT JOIN "sandbox"."payments" p ON p.invoice_id = i.id
+       WHERE i.id = ANY($1) GROUP BY i.id`,
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.id, { vendor: r.vendor, amount: Number(r.amount), currency: r.currency, status: r.status, paymentCount: r.payment_count }]));
+  },
+  /** CRM contracts; the renewal draft is compared by its length and SHA-256, never copied into the verdict. */
+  'sandbox/contract': async (uow, ids) => {
+    const rows = await uow.query<{ id: string; customer: string; customer_email_domain: string; end_date: string; status: string; renewal_draft: string | null }>(
+      'SELECT id, customer, customer_email_domain, end_date::text AS end_date, status, renewal_draft FROM "sandbox"."contracts" WHERE id = ANY($1)',
+      [ids],
+    );
+    return new Map(
+      rows.map((r) => [
+        r.id,
+        {
+          customer: r.customer,
+          customerEmailDomain: r.customer_email_domain,
+          endDate: r.end_date,
+          status: r.status,
+          renewalDraftLength: r.renewal_draft === null ? null : r.renewal_draft.length,
+          renewalDraftSha256: r.renewal_draft === null ? null : createHash('sha256').update(r.renewal_draft, 'utf8').digest('hex'),
+        },
+      ]),
+    );
+  },
+  /** The mail outbox. */
+  'sandbox/outbound_mail': async (uow, ids) => {
+    const rows = await uow.query<{ id: string; to: string; subject: string; contract_id: string | null }>(
+      'SELECT id, "to", subject, contract_id FROM "sandbox"."outbound_mail" WHERE id = ANY($1)',
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.id, { to: r.to, subject: r.subject, contractId: r.contract_id }]));
+  },
+  /** Support tickets. */
+  'sandbox/ticket': async (uow, ids) => {
+    const rows = await uow.query<{ id: string; subject: string; priority: string; status: string; assignee_group: string | null }>(
+      'SELECT id, subject, priority, status, assignee_group FROM "sandbox"."tickets" WHERE id = ANY($1)',
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.id, { subject: r.subject, priority: r.priority, status: r.status, assigneeGroup: r.assignee_group }]));
   },
 };
 

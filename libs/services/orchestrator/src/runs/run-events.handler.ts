@@ -2,11 +2,12 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventTypes, type EventType, type GovmeshEvent } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
-import { DEFAULT_WORKFLOW } from '@govmesh/workflow';
+import { newWorkflowRun, timerIds, type TimerPurpose, type WorkflowInput } from '@govmesh/workflow';
 import { ORCHESTRATOR_SERVICE } from '../database';
-import { deadlineSecondsOf, deadlineTimerId, newRun, type RunState, type TimelineEntry } from './run-state';
+import { WorkflowRegistry } from '../workflows/workflow-registry';
+import { kafkaRequester, type RunState } from './run-state';
+import { RunDriver, type RunStep } from './run-driver';
 import { RunsRepository } from './runs.repository';
-import { applyToRun, type RunInput, type Transition } from './transitions';
 
 export const RUN_EVENT_TYPES = [
   EventTypes.IntentDecided,
@@ -18,12 +19,41 @@ export const RUN_EVENT_TYPES = [
   EventTypes.TimerFired,
 ] as const satisfies readonly EventType[];
 
+const TIMER_PURPOSES = new Set<TimerPurpose>(['run_deadline', 'step_timeout', 'retry', 'wait', 'review_sla', 'review_warning', 'review_expiry']);
+
 const runIdOf = (event: GovmeshEvent): string => (event.data as { runId: string }).runId;
 
+/** A step service's reply as the interpreter's input; replies are matched by step-execution id. */
+function replyInput(event: GovmeshEvent): WorkflowInput | null {
+  switch (event.type) {
+    case EventTypes.ContextRetrieved: {
+      const d = (event as GovmeshEvent<typeof EventTypes.ContextRetrieved>).data;
+      return { kind: 'context_retrieved', execId: d.stepId, citations: d.citations, withheld: d.withheld };
+    }
+    case EventTypes.ModelCompleted: {
+      const d = (event as GovmeshEvent<typeof EventTypes.ModelCompleted>).data;
+      return { kind: 'model_completed', execId: d.stepId, model: d.model, confidence: d.confidence, proposal: d.proposal, ...(d.output ? { output: d.output } : {}) };
+    }
+    case EventTypes.ActionDecided: {
+      const d = (event as GovmeshEvent<typeof EventTypes.ActionDecided>).data;
+      return { kind: 'action_decided', execId: d.stepId, effect: d.effect, reasons: d.reasons, policyVersion: d.policyVersion, ...(d.grant ? { grant: d.grant } : {}), ...(d.approvers ? { approvers: d.approvers } : {}), ...(d.effectiveTier ? { effectiveTier: d.effectiveTier } : {}) };
+    }
+    case EventTypes.ToolExecuted: {
+      const d = (event as GovmeshEvent<typeof EventTypes.ToolExecuted>).data;
+      return { kind: 'tool_executed', execId: d.stepId, status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.claim ? { claim: d.claim } : {}), reasons: d.reasons, executionId: d.executionId };
+    }
+    case EventTypes.VerificationCompleted: {
+      const d = (event as GovmeshEvent<typeof EventTypes.VerificationCompleted>).data;
+      return { kind: 'verification_completed', execId: d.stepId, verdict: d.verdict, ...(d.observed ? { observed: d.observed } : {}), reasons: d.reasons };
+    }
+    default:
+      return null;
+  }
+}
+
 /**
- * Drives runs through the workflow a batch at a time: locks every run of the batch with one
- * statement, applies each event through the pure state machine, and writes the runs, their
- * timelines, timers and next commands with one statement per table, in the batch's transaction.
+ * Drives runs a batch at a time: locks every run of the batch with one statement, turns each event
+ * into the interpreter's input and lets the RunDriver apply and write them in the batch's transaction.
  */
 @Injectable()
 @HandlesEvents(ORCHESTRATOR_SERVICE, RUN_EVENT_TYPES)
@@ -32,6 +62,8 @@ export class RunEventsHandler implements BatchEventHandler {
 
   constructor(
     private readonly runs: RunsRepository,
+    private readonly driver: RunDriver,
+    private readonly workflows: WorkflowRegistry,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
   ) {}
 
@@ -44,16 +76,14 @@ export class RunEventsHandler implements BatchEventHandler {
     const genuine = await uow.takeFiredTimers(timers.filter((t) => t.service === service).map((t) => t.timerId));
 
     const created = new Map<string, RunState>();
-    const dirty = new Map<string, RunState>();
-    const timeline: TimelineEntry[] = [];
-    const finished: RunState[] = [];
+    const steps: RunStep[] = [];
     for (const { event } of batch) {
       const runId = runIdOf(event);
       let run = loaded.get(runId) ?? created.get(runId);
-      let input: RunInput = { kind: 'event', event };
+      let input: WorkflowInput | null;
       if (event.type === EventTypes.TimerFired) {
         const timer = (event as GovmeshEvent<typeof EventTypes.TimerFired>).data;
-        if (timer.service !== service || !genuine.has(timer.timerId)) {
+        if (timer.service !== service || !genuine.has(timer.timerId) || !TIMER_PURPOSES.has(timer.purpose as TimerPurpose)) {
           const reason = timer.service !== service ? 'other_service' : 'unknown_timer';
           uow.afterCommit(() => {
             metrics.timerEventsRefused.inc({ service, reason });
@@ -61,37 +91,41 @@ export class RunEventsHandler implements BatchEventHandler {
           });
           continue;
         }
-        input = { kind: 'deadline', timerId: timer.timerId, eventId: event.id };
+        input = { kind: 'timer', timerId: timer.timerId, purpose: timer.purpose as TimerPurpose, payload: timer.payload ?? {} };
+      } else if (event.type === EventTypes.IntentDecided) {
+        const d = (event as GovmeshEvent<typeof EventTypes.IntentDecided>).data;
+        if (!run) {
+          // Intents published straight to Kafka are first seen here.
+          const workflow = await this.workflows.latest(d.intent.workflow, (sql, params) => uow.query(sql, params));
+          if (!workflow) {
+            uow.afterCommit(() => this.logger.warn(`intent ${runId} names workflow "${d.intent.workflow}", which is not published; no run started`));
+            continue;
+          }
+          const fresh = newWorkflowRun(workflow, { ...d.intent, agentVersion: d.agentVersion ?? d.intent.agentVersion }, kafkaRequester(d.agentId), now, this.deps.config.runDeadlineSeconds);
+          run = { ...fresh, source: 'kafka', createdAt: now };
+          created.set(run.runId, run);
+          uow.afterCommit(() => metrics.intentsReceived.inc({ service, source: 'kafka' }));
+        }
+        if (run.status === 'pending' && d.agentVersion) run.agentVersion = d.agentVersion;
+        input =
+          d.effect === 'allow'
+            ? { kind: 'start' }
+            : d.effect === 'deny'
+              ? { kind: 'denied', reasons: d.reasons, policyVersion: d.policyVersion }
+              : { kind: 'intent_held', effect: d.effect, reasons: d.reasons, policyVersion: d.policyVersion };
+      } else {
+        input = replyInput(event);
       }
       if (!run) {
-        if (event.type !== EventTypes.IntentDecided) {
-          uow.afterCommit(() => this.logger.warn(`${event.type} for unknown run ${runId} ignored`));
-          continue;
-        }
-        // Intents published straight to Kafka are first seen here.
-        const intent = (event as GovmeshEvent<typeof EventTypes.IntentDecided>).data.intent;
-        run = newRun(intent, 'kafka', DEFAULT_WORKFLOW, deadlineSecondsOf(DEFAULT_WORKFLOW, this.deps.config.runDeadlineSeconds), now);
-        created.set(run.id, run);
-        timeline.push({ runId: run.id, stepId: null, kind: 'intent_received', eventType: EventTypes.IntentSubmitted, eventId: null, detail: { source: 'kafka', task: run.task } });
-        uow.afterCommit(() => metrics.intentsReceived.inc({ service, source: 'kafka' }));
+        uow.afterCommit(() => this.logger.warn(`${event.type} for unknown run ${runId} ignored`));
+        continue;
       }
-      const t: Transition = applyToRun(run, input, DEFAULT_WORKFLOW, now);
-      timeline.push(...t.timeline);
-      for (const e of t.emit) uow.emit(e.type, e.data as never, { cause: event });
-      if (t.changed && !created.has(run.id)) dirty.set(run.id, run);
-      if (t.completed) finished.push(run);
+      if (input) steps.push({ run, input, cause: event });
     }
     await this.runs.insert(uow, [...created.values()]);
-    // Runs born in this batch get their deadline unless they already ended in it.
-    uow.setTimers([...created.values()].filter((r) => r.status !== 'completed').map((r) => ({ id: deadlineTimerId(r.id), purpose: 'run_deadline', runId: r.id, dueAt: r.deadlineAt })));
-    await this.runs.update(uow, [...dirty.values()]);
-    await this.runs.appendTimeline(uow, timeline);
-    await uow.cancelTimers(finished.filter((r) => r.outcome !== 'timed_out' && !created.has(r.id)).map((r) => deadlineTimerId(r.id)));
-    uow.afterCommit(() => {
-      for (const run of finished) {
-        metrics.runsCompleted.inc({ service, outcome: run.outcome! });
-        metrics.runDuration.observe({ service, outcome: run.outcome! }, (run.completedAt!.getTime() - run.createdAt.getTime()) / 1000);
-      }
-    });
+    // Runs born in this batch get their deadline.
+    uow.setTimers([...created.values()].map((r) => ({ id: timerIds.deadline(r.runId), purpose: 'run_deadline', runId: r.runId, dueAt: new Date(r.deadlineAt) })));
+    await this.driver.apply(uow, steps, new Set(created.keys()));
+    if (created.size > 0) await this.runs.update(uow, [...created.values()]);
   }
 }

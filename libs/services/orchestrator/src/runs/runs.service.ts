@@ -4,13 +4,31 @@ import type { UnitOfWork } from '@govmesh/messaging';
 import type { KeyObject } from 'node:crypto';
 import { ENDPOINT_DEPS, ServiceBus, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { INTENT_SIGNATURE_ATTRIBUTE, INTENT_SIGNER_ATTRIBUTE, signIntent } from '@govmesh/signing';
-import { DEFAULT_WORKFLOW } from '@govmesh/workflow';
+import { newWorkflowRun, timerIds, type CompiledWorkflow, type Reason, type Refusal, type Reviewer, type ReviewDecision, type WorkflowInput } from '@govmesh/workflow';
 import { ORCHESTRATOR_SERVICE } from '../database';
-import { deadlineSecondsOf, deadlineTimerId, newRun, type RunState } from './run-state';
+import { WorkflowRegistry } from '../workflows/workflow-registry';
+import type { RunState } from './run-state';
+import { RunDriver } from './run-driver';
 import { RunsRepository, type RunView } from './runs.repository';
-import { applyToRun, type RunSignal } from './transitions';
+
+/** An outside decision delivered to a run: a signal. */
+export type RunSignal = { kind: 'cancel'; reason: Reason } | { kind: 'pause'; reason: Reason } | { kind: 'resume' };
+
+export interface ReviewDecisionRequest {
+  reviewId: string;
+  reviewer: Reviewer;
+  decision: ReviewDecision;
+  reason?: string;
+  arguments?: Record<string, unknown>;
+  output?: Record<string, unknown>;
+  input?: Record<string, unknown>;
+}
 
 export interface IngressOptions {
+  /** The authenticated principal that submitted the intent. */
+  requester: string;
+  /** The workflow the intent runs, resolved and checked by the caller. */
+  workflow: CompiledWorkflow;
   traceparent?: string;
   /** The agent's own signature of the intent, when it sent one. */
   agentSignature?: string;
@@ -24,6 +42,8 @@ export class RunsService implements OnModuleInit {
   constructor(
     private readonly bus: ServiceBus,
     private readonly runs: RunsRepository,
+    private readonly driver: RunDriver,
+    private readonly workflows: WorkflowRegistry,
     private readonly keys: ServiceKeys,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
   ) {}
@@ -42,7 +62,7 @@ export class RunsService implements OnModuleInit {
    * arrive while a transaction is under way are committed together in the next one (group commit):
    * the same guarantees per intent, a fraction of the transactions under load.
    */
-  submitIntent(intent: IntentSubmittedV1, options: IngressOptions = {}): Promise<{ run: RunState; created: boolean }> {
+  submitIntent(intent: IntentSubmittedV1, options: IngressOptions): Promise<{ run: RunState; created: boolean }> {
     return new Promise((resolve, reject) => {
       this.queued.push({ intent, options, resolve, reject });
       if (!this.committing) void this.commitQueued();
@@ -79,46 +99,66 @@ export class RunsService implements OnModuleInit {
   private async createRuns(uow: UnitOfWork, group: ReadonlyArray<{ intent: IntentSubmittedV1; options: IngressOptions }>) {
     const existing = await this.runs.existing(uow, group.map((g) => g.intent.intentId));
     const candidates = new Map<string, { run: RunState; options: IngressOptions; intent: IntentSubmittedV1 }>();
-    const deadline = deadlineSecondsOf(DEFAULT_WORKFLOW, this.deps.config.runDeadlineSeconds);
+    const now = new Date();
     for (const { intent, options } of group) {
       if (existing.has(intent.intentId) || candidates.has(intent.intentId)) continue;
-      candidates.set(intent.intentId, { run: newRun(intent, 'http', DEFAULT_WORKFLOW, deadline), options, intent });
+      const run: RunState = { ...newWorkflowRun(options.workflow, intent, options.requester, now, this.deps.config.runDeadlineSeconds), source: 'http', createdAt: now };
+      candidates.set(intent.intentId, { run, options, intent });
     }
     // Another instance may have created one of these runs a moment ago: it keeps it.
     const inserted = await this.runs.insert(uow, [...candidates.values()].map((c) => c.run));
     const created = new Map<string, RunState>();
     for (const c of candidates.values()) {
-      if (!inserted.has(c.run.id)) continue;
-      created.set(c.run.id, c.run);
+      if (!inserted.has(c.run.runId)) continue;
+      created.set(c.run.runId, c.run);
       uow.emit(EventTypes.IntentSubmitted, c.intent, { traceparent: c.options.traceparent, extensions: this.signatureOf(c.intent, c.options) });
     }
     const raced = [...candidates.keys()].filter((id) => !inserted.has(id));
     if (raced.length > 0) for (const [id, run] of await this.runs.existing(uow, raced)) existing.set(id, run);
     const runs = [...created.values()];
-    await this.runs.appendTimeline(uow, runs.map((run) => ({ runId: run.id, stepId: null, kind: 'intent_received', eventType: EventTypes.IntentSubmitted, eventId: null, detail: { source: 'http', task: run.task } })));
-    uow.setTimers(runs.map((run) => ({ id: deadlineTimerId(run.id), purpose: 'run_deadline', runId: run.id, dueAt: run.deadlineAt })));
+    await this.runs.appendTimeline(uow, runs.map((run) => ({ runId: run.runId, stepId: null, kind: 'intent_received', eventType: EventTypes.IntentSubmitted, eventId: null, detail: { source: 'http', task: run.task, requester: run.requester, workflow: { id: run.workflowId, version: run.workflowVersion } } })));
+    uow.setTimers(runs.map((run) => ({ id: timerIds.deadline(run.runId), purpose: 'run_deadline', runId: run.runId, dueAt: new Date(run.deadlineAt) })));
     uow.afterCommit(() => this.deps.metrics.intentsReceived.inc({ service: ORCHESTRATOR_SERVICE, source: 'http' }, runs.length));
     return { existing, created };
   }
 
   /**
-   * Delivers an outside decision to a run through the same state machine as its events, under
-   * the run's lock. Null when there is no such run.
+   * Delivers an outside decision to a run through the same interpreter as its events, under the
+   * run's lock. Null when there is no such run.
    */
   async signal(runId: string, signal: RunSignal): Promise<RunState | null> {
     return this.bus.transaction(async (uow) => {
       const run = (await this.runs.lock(uow, [runId])).get(runId);
       if (!run) return null;
-      const t = applyToRun(run, { kind: 'signal', signal }, DEFAULT_WORKFLOW, new Date());
-      await this.runs.appendTimeline(uow, t.timeline);
-      for (const e of t.emit) uow.emit(e.type, e.data as never);
-      if (t.changed) await this.runs.update(uow, [run]);
-      if (t.completed) {
-        await uow.cancelTimers([deadlineTimerId(run.id)]);
-        uow.afterCommit(() => this.deps.metrics.runsCompleted.inc({ service: ORCHESTRATOR_SERVICE, outcome: run.outcome! }));
-      }
+      const input: WorkflowInput = signal.kind === 'resume' ? { kind: 'resume' } : { kind: signal.kind, reason: signal.reason };
+      await this.driver.apply(uow, [{ run, input }]);
       return run;
     });
+  }
+
+  /**
+   * A reviewer's decision on a review item, through the interpreter under the run's lock: it checks
+   * the reviewer (group, level, never the agent or the requester), the item (open, not expired)
+   * and the decision, and refuses with the reason or moves the run on.
+   */
+  async decide(runId: string, request: ReviewDecisionRequest): Promise<{ run: RunState } | { refused: Refusal }> {
+    return this.bus.transaction(async (uow) => {
+      const run = (await this.runs.lock(uow, [runId])).get(runId);
+      if (!run) return { refused: { status: 404, code: 'review_not_found', message: `no review item "${request.reviewId}"` } };
+      const [refused] = await this.driver.apply(uow, [{ run, input: { kind: 'review', ...request } }]);
+      return refused ? { refused } : { run };
+    });
+  }
+
+  /** Suspending an agent pauses its in-flight runs at their next step; reactivating resumes them. */
+  async pauseAgentRuns(agentId: string, signal: RunSignal): Promise<number> {
+    const ids = await this.runs.activeRunsOf(agentId);
+    for (const id of ids) await this.signal(id, signal);
+    return ids.length;
+  }
+
+  workflowFor(id?: string): Promise<CompiledWorkflow | null> {
+    return this.workflows.latest(id);
   }
 
   /**

@@ -1,0 +1,3 @@
+export * from './notification.entity';
+export * from './notifier';
+export * from './notifications.service';

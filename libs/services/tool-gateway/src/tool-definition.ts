@@ -1,0 +1,45 @@
+import type { DataSource } from 'typeorm';
+import type { RecordClaim, Reason } from '@govmesh/contracts';
+
+export interface ToolResult {
+  status: 'succeeded' | 'failed' | 'rejected';
+  output?: Record<string, unknown>;
+  claim?: RecordClaim;
+  reasons: Reason[];
+}
+
+/** One call of a tool, performed outside any database transaction. */
+export interface ToolCall {
+  runId: string;
+  executionId: string;
+  /** The system the tool acts on deduplicates by this key, so a repeated call acts once. */
+  idempotencyKey: string;
+  /** Aborted when the call runs out of time. */
+  signal: AbortSignal;
+  /** The sandbox system of record answers after this delay (rehearses slow systems). */
+  latencyMs: number;
+}
+
+export interface ToolDefinition {
+  name: string;
+  description: string;
+  /** As the policy's tool profile names it: an `external_send` tool reaches outside the company. */
+  sideEffect: 'read' | 'write' | 'external_send';
+  /** The outside system deduplicates calls by idempotency key: a call found in flight after a crash may be made again. */
+  idempotent: boolean;
+  inputSchema: Record<string, unknown>;
+  /** Credentials, when a tool has any, are injected here and never leave. */
+  execute(systemOfRecord: DataSource, args: Record<string, unknown>, call: ToolCall): Promise<ToolResult>;
+}
+
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new Error('aborted'));
+    }, { once: true });
+  });
+}
+
