@@ -553,7 +553,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     }
     case 'intent_held': {
       if (run.status !== 'pending') return ignored(`run is ${run.status}`);
-      openReview('escalation', def.escalation, { reasons: input.reasons, escalationCase: 'intent_held', detail: { policy: { effect: input.effect, reasons: input.reasons, policyVersion: input.policyVersion } } });
+      openReview(input.effect === 'require_approval' ? 'approval' : 'escalation', def.escalation, { reasons: input.reasons, escalationCase: 'intent_held', detail: { policy: { effect: input.effect, reasons: input.reasons, policyVersion: input.policyVersion } } });
       return out;
     }
     case 'denied': {
@@ -718,6 +718,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     const review = run.review;
     switch (timer.purpose) {
       case 'run_deadline':
+        line(c?.execId ?? null, 'deadline_passed', { deadlineAt: run.deadlineAt });
         complete('timed_out', [{ code: 'deadline_passed', message: `the run did not finish by its deadline ${run.deadlineAt} (while ${run.status}${c ? ` at step ${c.stepId}` : ''})` }]);
         return out;
       case 'step_timeout': {

@@ -123,9 +123,9 @@ export class RunEventsHandler implements BatchEventHandler {
       if (input) steps.push({ run, input, cause: event });
     }
     await this.runs.insert(uow, [...created.values()]);
-    // Runs born in this batch get their deadline.
-    uow.setTimers([...created.values()].map((r) => ({ id: timerIds.deadline(r.runId), purpose: 'run_deadline', runId: r.runId, dueAt: new Date(r.deadlineAt) })));
     await this.driver.apply(uow, steps, new Set(created.keys()));
     if (created.size > 0) await this.runs.update(uow, [...created.values()]);
+    // Runs born in this batch get their deadline unless they already ended in it.
+    uow.setTimers([...created.values()].filter((r) => r.status !== 'completed').map((r) => ({ id: timerIds.deadline(r.runId), purpose: 'run_deadline', runId: r.runId, dueAt: new Date(r.deadlineAt) })));
   }
 }

@@ -15,7 +15,7 @@ const GRANT = (runId: string) => ({
   grantId: 'g-1',
   digest: 'a'.repeat(64),
   runId,
-  stepId: 'authorize',
+  stepId: 'act#3',
   agentId: 'support-assistant',
   agentVersion: '1.0.0',
   policyVersion: 'p1',
@@ -42,11 +42,11 @@ function admitted(h: ServiceHarness, runId: string, effect: 'allow' | 'deny' | '
   });
 }
 
-const context = (h: ServiceHarness, runId: string) => h.event(EventTypes.ContextRetrieved, { runId, stepId: 'retrieve', citations: [], withheld: 0 });
+const context = (h: ServiceHarness, runId: string) => h.event(EventTypes.ContextRetrieved, { runId, stepId: 'retrieve#1', citations: [], withheld: 0 });
 const toolCall = (h: ServiceHarness, runId: string) =>
   h.event(EventTypes.ModelCompleted, {
     runId,
-    stepId: 'plan',
+    stepId: 'plan#2',
     model: 'builtin-small',
     provider: 'builtin',
     confidence: 0.9,
@@ -54,11 +54,11 @@ const toolCall = (h: ServiceHarness, runId: string) =>
     usage: { inputTokens: 10, outputTokens: 5 },
   });
 const actionAllowed = (h: ServiceHarness, runId: string, withGrant = true) =>
-  h.event(EventTypes.ActionDecided, { runId, stepId: 'authorize', effect: 'allow', reasons: allow, policyVersion: 'p1', ...(withGrant ? { grant: GRANT(runId) } : {}) });
+  h.event(EventTypes.ActionDecided, { runId, stepId: 'act#3', effect: 'allow', reasons: allow, policyVersion: 'p1', ...(withGrant ? { grant: GRANT(runId) } : {}) });
 const executed = (h: ServiceHarness, runId: string, claim = true) =>
   h.event(EventTypes.ToolExecuted, {
     runId,
-    stepId: 'execute',
+    stepId: 'act#3',
     tool: 'sandbox.lookup_account',
     executionId: randomUUID(),
     status: 'succeeded',
@@ -97,7 +97,9 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     expect(await runRow(h, runId)).toMatchObject({ status: 'running', current_step: 'retrieve' });
     expect(typesFor(h, runId)).toEqual([EventTypes.ContextRequested]);
     const timers = await h.query<{ purpose: string }>(`SELECT purpose FROM "${SCHEMA}"."timers" WHERE run_id = $1`, [runId]);
-    expect(timers).toEqual([{ purpose: 'run_deadline' }]);
+    expect(timers.map((t) => t.purpose).sort()).toEqual(['run_deadline', 'step_timeout']);
+    const [step] = await h.query<{ id: string; step_id: string; status: string }>(`SELECT id, step_id, status FROM "${SCHEMA}"."run_steps" WHERE run_id = $1`, [runId]);
+    expect(step).toEqual({ id: 'retrieve#1', step_id: 'retrieve', status: 'running' });
   });
 
   it('a denied intent ends the run denied with policy\'s reasons and cancels its deadline', async () => {
@@ -109,10 +111,13 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     expect(await h.query(`SELECT 1 FROM "${SCHEMA}"."timers" WHERE run_id = $1`, [runId])).toHaveLength(0);
   });
 
-  it.each(['require_approval', 'escalate'] as const)('an intent that needs a human (%s) waits in awaiting_approval with its full state', async (effect) => {
+  it.each([
+    ['require_approval', 'awaiting_approval'],
+    ['escalate', 'escalated'],
+  ] as const)('an intent that needs a human (%s) waits %s with its full state', async (effect, status) => {
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId, effect));
-    expect(await runRow(h, runId)).toMatchObject({ status: 'awaiting_approval', outcome: null });
+    expect(await runRow(h, runId)).toMatchObject({ status, outcome: null });
     const [request] = h.emitted(EventTypes.ApprovalRequested).filter((e) => e.data.runId === runId);
     expect(request.data).toMatchObject({ effect, stepId: 'intent', state: { task: 'What is the status of acc-001?', input: { accountId: 'acc-001' } } });
   });
@@ -124,7 +129,7 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     await h.send(toolCall(h, runId));
     await h.send(actionAllowed(h, runId));
     await h.send(executed(h, runId));
-    await h.send(h.event(EventTypes.VerificationCompleted, { runId, stepId: 'verify', verdict: 'confirmed', reasons: [{ code: 'read_back_matches', message: 'matches' }] }));
+    await h.send(h.event(EventTypes.VerificationCompleted, { runId, stepId: 'verify#4', verdict: 'confirmed', reasons: [{ code: 'read_back_matches', message: 'matches' }] }));
     expect(await runRow(h, runId)).toMatchObject({ status: 'completed', outcome: 'verified' });
     expect(typesFor(h, runId)).toEqual([
       EventTypes.ContextRequested,
@@ -141,7 +146,7 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     await h.send(admitted(h, runId));
     await h.send(executed(h, runId));
     expect(await runRow(h, runId)).toMatchObject({ status: 'running', current_step: 'retrieve' });
-    expect(await timelineKinds(h, runId)).toContain('event_ignored');
+    expect(await timelineKinds(h, runId)).toContain('reply_ignored');
     expect(typesFor(h, runId)).toEqual([EventTypes.ContextRequested]);
   });
 
@@ -150,13 +155,13 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     await h.send(admitted(h, runId));
     await h.send(admitted(h, runId));
     expect(typesFor(h, runId)).toEqual([EventTypes.ContextRequested]);
-    expect((await timelineKinds(h, runId)).filter((k) => k === 'event_ignored')).toHaveLength(1);
+    expect((await timelineKinds(h, runId)).filter((k) => k === 'input_ignored')).toHaveLength(1);
   });
 
   it('a model that proposes no action fails the run with no_action_proposed', async () => {
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId), context(h, runId));
-    await h.send(h.event(EventTypes.ModelCompleted, { runId, stepId: 'plan', model: 'm', provider: 'p', confidence: 0.9, proposal: { kind: 'no_action', rationale: 'nothing to do' }, usage: { inputTokens: 1, outputTokens: 1 } }));
+    await h.send(h.event(EventTypes.ModelCompleted, { runId, stepId: 'plan#2', model: 'm', provider: 'p', confidence: 0.9, proposal: { kind: 'no_action', rationale: 'nothing to do' }, usage: { inputTokens: 1, outputTokens: 1 } }));
     expect(await runRow(h, runId)).toMatchObject({ outcome: 'failed', reasons: [{ code: 'no_action_proposed' }] });
   });
 
@@ -171,10 +176,11 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
   it('an action that needs approval waits at the action step with the proposal in its state', async () => {
     const runId = `r-${randomUUID()}`;
     await h.send(admitted(h, runId), context(h, runId), toolCall(h, runId));
-    await h.send(h.event(EventTypes.ActionDecided, { runId, stepId: 'authorize', effect: 'require_approval', reasons: [{ code: 'above_threshold', message: 'needs finance-ops' }], policyVersion: 'p1' }));
+    await h.send(h.event(EventTypes.ActionDecided, { runId, stepId: 'act#3', effect: 'require_approval', reasons: [{ code: 'above_threshold', message: 'needs finance-ops' }], policyVersion: 'p1' }));
     expect(await runRow(h, runId)).toMatchObject({ status: 'awaiting_approval' });
     const request = h.emitted(EventTypes.ApprovalRequested).find((e) => e.data.runId === runId)!;
-    expect(request.data.state).toMatchObject({ proposal: { tool: 'sandbox.lookup_account', arguments: { accountId: 'acc-001' } } });
+    expect(request.data.state).toMatchObject({ proposedAction: { tool: 'sandbox.lookup_account', arguments: { accountId: 'acc-001' }, digest: expect.stringMatching(/^[a-f0-9]{64}$/) } });
+    expect(request.data).toMatchObject({ kind: 'approval', stepId: 'act#3', digest: request.data.state['proposedAction'] && (request.data.state['proposedAction'] as { digest: string }).digest });
   });
 
   it('a tool result with no claim ends verification_failed with nothing_to_verify: done means verified', async () => {
@@ -182,6 +188,13 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     await h.send(admitted(h, runId), context(h, runId), toolCall(h, runId), actionAllowed(h, runId));
     await h.send(executed(h, runId, false));
     expect(await runRow(h, runId)).toMatchObject({ outcome: 'verification_failed', reasons: [{ code: 'nothing_to_verify' }] });
+    const steps = await h.query<{ id: string; status: string }>(`SELECT id, status FROM "${SCHEMA}"."run_steps" WHERE run_id = $1 ORDER BY id`, [runId]);
+    expect(steps).toEqual([
+      { id: 'act#3', status: 'succeeded' },
+      { id: 'plan#2', status: 'succeeded' },
+      { id: 'retrieve#1', status: 'succeeded' },
+      { id: 'verify#4', status: 'cancelled' },
+    ]);
   });
 
   it('a cancel signal ends a waiting run cancelled, once; a second signal is recorded and ignored', async () => {
@@ -194,7 +207,7 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     await h.http('POST', `/v1/runs/${runId}/cancel`, { body: {} });
     await h.settle();
     expect(h.emitted(EventTypes.RunCompleted).filter((e) => e.data.runId === runId)).toHaveLength(1);
-    expect(await timelineKinds(h, runId)).toContain('signal_ignored');
+    expect(await timelineKinds(h, runId)).toContain('input_ignored');
   });
 
   it('the HTTP ingress refuses text Postgres cannot store, and an intent too large to travel, each with a reason', async () => {
