@@ -45,7 +45,7 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
     expect(event.type).toBe('govmesh.run.completed.v1');
     expect(event.subject).toBe(runId);
     expect(event.data.outcome).toBe('verified');
-    expect(event.data.reasons[0].code).toBe('read_back_matches');
+    expect(event.data.reasons.map((r: { code: string }) => r.code)).toEqual(['verified', 'read_back_matches']);
     expect(event.data.result).toMatchObject({ accountId: 'acc-001', holder: 'Ada Lovelace', status: 'active' });
     expect(result.headers['traceparent']).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
 
@@ -126,10 +126,14 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
     expect(run.timeline.map((t) => t.kind)).toEqual([
       'intent_received',
       'policy_allow',
+      'step_started',
       'context_retrieved',
+      'step_started',
       'model_completed',
+      'step_started',
       'action_allow',
       'tool_succeeded',
+      'step_started',
       'verification_confirmed',
       'run_verified',
     ]);

@@ -48,7 +48,7 @@ describe('embedded mesh: one process, no Kafka, no Postgres server', () => {
     const outcomes = views.map((v) => v.outcome).sort();
     expect(outcomes).toEqual(['denied', 'denied', 'failed', 'verified']);
     const reasonCodes = views.map((v) => v.reasons[0].code).sort();
-    expect(reasonCodes).toEqual(['account_not_found', 'classification_above_clearance', 'no_permit', 'read_back_matches']);
+    expect(reasonCodes).toEqual(['account_not_found', 'classification_above_clearance', 'no_permit', 'verified']);
     const printed = lines.join('\n');
     expect(printed).toContain('agent_mismatch');
     expect(printed).toMatch(/legacy-batch-bot\s+key refused 400\s+-\s+agent_retired/);

@@ -266,6 +266,9 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     change();
   };
 
+  /** The verifier's reasons when the run ends right after its confirmation: they say what was read back. */
+  let verifiedJustNow: Reason[] | undefined;
+
   /** The workflow reached its end: done means verified. */
   const finish = () => {
     const claims = Object.entries(run.claims);
@@ -275,7 +278,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     } else if (run.overrides.length > 0) {
       complete('succeeded', [{ code: 'completed_with_reviewer_overrides', message: `the workflow finished; a reviewer recorded the outcome of step(s) ${run.overrides.join(', ')} themselves` }]);
     } else if (claims.length > 0) {
-      complete('verified', [{ code: 'verified', message: `the system of record confirmed what step(s) ${claims.map(([s]) => s).join(', ')} did` }]);
+      complete('verified', [{ code: 'verified', message: `the system of record confirmed what step(s) ${claims.map(([s]) => s).join(', ')} did` }, ...(verifiedJustNow ?? [])]);
     } else {
       complete('succeeded', [{ code: 'completed', message: 'the workflow finished; no step changed or read a system of record that needed verifying' }]);
     }
@@ -543,6 +546,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
   switch (input.kind) {
     case 'start': {
       if (run.status !== 'pending') return ignored(`run is ${run.status}`);
+      line(null, 'policy_allow', {});
       const problems = workflow.check(schemaKeys.input, run.input);
       if (problems) {
         escalate('input_incomplete', [{ code: 'input_incomplete', message: `the input does not match what workflow ${def.id} needs: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}` }], { problems });
@@ -704,6 +708,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
         line(c.execId, `verification_${reply.verdict}`, { of, reasons: reply.reasons });
         if (reply.verdict === 'confirmed') {
           if (run.claims[of]) run.claims[of].verified = 'confirmed';
+          verifiedJustNow = reply.reasons;
           stepDone(s, { verdict: reply.verdict, ...(reply.observed ? { observed: reply.observed } : {}) });
           return out;
         }
