@@ -693,6 +693,12 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
           complete('failed', reply.reasons.length ? reply.reasons : [{ code: 'tool_rejected', message: 'the gateway refused the call' }]);
           return out;
         }
+        if (reply.status === 'failed' && !step.retry) {
+          // A step with no retry policy treats a tool's failure as final: the run fails with its reasons.
+          finishExecution('failed', null, reply.reasons);
+          complete('failed', reply.reasons.length ? reply.reasons : [{ code: 'tool_failed', message: 'the tool failed' }]);
+          return out;
+        }
         if (reply.status === 'failed') {
           attemptFailed(step, reply.reasons.length ? reply.reasons : [{ code: 'tool_failed', message: 'the tool failed' }], 'tool_failed', { tool: { name: c.action?.tool, executionId: reply.executionId, reasons: reply.reasons } });
           return out;
