@@ -4,7 +4,7 @@ import type { UnitOfWork } from '@govmesh/messaging';
 import type { KeyObject } from 'node:crypto';
 import { ENDPOINT_DEPS, ServiceBus, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { INTENT_SIGNATURE_ATTRIBUTE, INTENT_SIGNER_ATTRIBUTE, signIntent } from '@govmesh/signing';
-import { newWorkflowRun, timerIds, type CompiledWorkflow, type Reason, type Refusal, type Reviewer, type ReviewDecision, type WorkflowInput } from '@govmesh/workflow';
+import { newWorkflowRun, timerIds, type CompiledWorkflow, type Reason, type Refusal, type WorkflowInput } from '@govmesh/workflow';
 import { ORCHESTRATOR_SERVICE } from '../database';
 import { WorkflowRegistry } from '../workflows/workflow-registry';
 import type { RunState } from './run-state';
@@ -14,15 +14,8 @@ import { RunsRepository, type RunView } from './runs.repository';
 /** An outside decision delivered to a run: a signal. */
 export type RunSignal = { kind: 'cancel'; reason: Reason } | { kind: 'pause'; reason: Reason } | { kind: 'resume' };
 
-export interface ReviewDecisionRequest {
-  reviewId: string;
-  reviewer: Reviewer;
-  decision: ReviewDecision;
-  reason?: string;
-  arguments?: Record<string, unknown>;
-  output?: Record<string, unknown>;
-  input?: Record<string, unknown>;
-}
+/** A reviewer's decision as the interpreter takes it. */
+export type ReviewDecisionRequest = Omit<Extract<WorkflowInput, { kind: 'review' }>, 'kind'>;
 
 export interface IngressOptions {
   /** The authenticated principal that submitted the intent. */
