@@ -529,6 +529,16 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     escalate(escalationCase, reasons, detail);
   }
 
+  /** The run may begin: its input must match what the workflow needs, or a human supplies what is missing. */
+  function beginWorkflow() {
+    const problems = workflow.check(schemaKeys.input, run.input);
+    if (problems) {
+      escalate('input_incomplete', [{ code: 'input_incomplete', message: `the input does not match what workflow ${def.id} needs: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}` }], { problems });
+      return;
+    }
+    startStep(def.steps[0].id);
+  }
+
   /** The step finished: record its output and move on. */
   function stepDone(step: WorkflowStep, output: Record<string, unknown> | null) {
     finishExecution('succeeded', output);
@@ -547,12 +557,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     case 'start': {
       if (run.status !== 'pending') return ignored(`run is ${run.status}`);
       line(null, 'policy_allow', {});
-      const problems = workflow.check(schemaKeys.input, run.input);
-      if (problems) {
-        escalate('input_incomplete', [{ code: 'input_incomplete', message: `the input does not match what workflow ${def.id} needs: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}` }], { problems });
-        return out;
-      }
-      startStep(def.steps[0].id);
+      beginWorkflow();
       return out;
     }
     case 'intent_held': {
@@ -847,12 +852,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
       case 'intent_held': {
         closeReview('approved', reviewer, { ...(reason ? { reason } : {}) });
         run.status = 'pending';
-        const problems = workflow.check(schemaKeys.input, run.input);
-        if (problems) {
-          escalate('input_incomplete', [{ code: 'input_incomplete', message: `the input does not match what workflow ${def.id} needs: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}` }], { problems });
-          return out;
-        }
-        startStep(def.steps[0].id);
+        beginWorkflow();
         return out;
       }
       case 'input_incomplete': {
