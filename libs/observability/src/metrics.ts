@@ -22,6 +22,7 @@ export class GovmeshMetrics {
   readonly outboxPublishLag: Histogram<'service'>;
   readonly intentsReceived: Counter<'service' | 'source'>;
   readonly intentsRejected: Counter<'service' | 'reason'>;
+  readonly approvalsRefused: Counter<'service' | 'reason'>;
   readonly policyDecisions: Counter<'service' | 'effect' | 'subject'>;
   readonly runsCompleted: Counter<'service' | 'outcome'>;
   readonly runDuration: Histogram<'service' | 'outcome'>;
@@ -56,6 +57,7 @@ export class GovmeshMetrics {
     this.outboxPublishLag = new Histogram({ name: 'govmesh_outbox_publish_lag_seconds', help: 'Time from outbox commit to publish', labelNames: ['service'], buckets: LATENCY_BUCKETS, registers: r });
     this.intentsReceived = new Counter({ name: 'govmesh_intents_received_total', help: 'Intents received, by ingress', labelNames: ['service', 'source'], registers: r });
     this.intentsRejected = new Counter({ name: 'govmesh_intents_rejected_total', help: 'Intents refused at the HTTP ingress, by reason', labelNames: ['service', 'reason'], registers: r });
+    this.approvalsRefused = new Counter({ name: 'govmesh_approvals_refused_total', help: 'Reviewer approvals policy refused to honour (forged, replayed, mismatched digest, wrong group), by reason', labelNames: ['service', 'reason'], registers: r });
     this.policyDecisions = new Counter({ name: 'govmesh_policy_decisions_total', help: 'Policy decisions by effect', labelNames: ['service', 'effect', 'subject'], registers: r });
     this.runsCompleted = new Counter({ name: 'govmesh_runs_completed_total', help: 'Runs completed by outcome', labelNames: ['service', 'outcome'], registers: r });
     this.runDuration = new Histogram({ name: 'govmesh_run_duration_seconds', help: 'Run duration from first sight to result', labelNames: ['service', 'outcome'], buckets: LATENCY_BUCKETS, registers: r });

@@ -67,7 +67,7 @@ describe('the seed policy set', () => {
       'invoice-payment-above-5000-needs-finance-ops': 'require_approval',
       'contract-renewal-external-mail-needs-legal': 'require_approval',
     });
-    expect(seed.approvers).toEqual({ 'invoice-payment-above-5000-needs-finance-ops': ['finance-ops'], 'contract-renewal-external-mail-needs-legal': ['legal'] });
+    expect(seed.approvers).toEqual({ 'invoice-payment-above-5000-needs-finance-ops': ['finance-leads', 'finance-ops'], 'contract-renewal-external-mail-needs-legal': ['legal'] });
     expect(seed.sideEffectPermits).toEqual({ 'contract-renewal-external-mail-needs-legal': 'external_send' });
     expect(seed.reasonCodes).toEqual({ 'classification-above-clearance': 'classification_above_clearance', 'invoice-payment-needs-positive-amount': 'invoice_amount_required' });
     expect(seed.descriptions['inactive-agents-forbidden']).toBe('Suspended or retired agents may do nothing');
@@ -448,12 +448,12 @@ describe('the invoice payment threshold', () => {
   it.each<[string, unknown, PolicyEffect, string, string[]]>([
     ['4999', 4999, 'allow', 'permitted_by_policy', []],
     ['5000', 5000, 'allow', 'permitted_by_policy', []],
-    ['5001', 5001, 'require_approval', 'require_approval_by_policy', ['finance-ops']],
-    ['5000.01 (rounded up)', 5000.01, 'require_approval', 'require_approval_by_policy', ['finance-ops']],
-    ['"5001"', '5001', 'require_approval', 'require_approval_by_policy', ['finance-ops']],
+    ['5001', 5001, 'require_approval', 'require_approval_by_policy', ['finance-leads', 'finance-ops']],
+    ['5000.01 (rounded up)', 5000.01, 'require_approval', 'require_approval_by_policy', ['finance-leads', 'finance-ops']],
+    ['"5001"', '5001', 'require_approval', 'require_approval_by_policy', ['finance-leads', 'finance-ops']],
     ['"4999.50" (rounded up to 5000)', '4999.50', 'allow', 'permitted_by_policy', []],
-    ['"5000.0000000000000001" (rounded on the digits)', '5000.0000000000000001', 'require_approval', 'require_approval_by_policy', ['finance-ops']],
-    ['82000', 82000, 'require_approval', 'require_approval_by_policy', ['finance-ops']],
+    ['"5000.0000000000000001" (rounded on the digits)', '5000.0000000000000001', 'require_approval', 'require_approval_by_policy', ['finance-leads', 'finance-ops']],
+    ['82000', 82000, 'require_approval', 'require_approval_by_policy', ['finance-leads', 'finance-ops']],
     ['missing', undefined, 'deny', 'invoice_amount_required', []],
     ['zero', 0, 'deny', 'invoice_amount_required', []],
     ['negative', -250, 'deny', 'invoice_amount_required', []],
@@ -473,7 +473,7 @@ describe('the invoice payment threshold', () => {
 
   it('caps an execute-high agent at execute-low for confidential invoices, so finance-ops still decides above 5000', () => {
     const decision = pay(6000, agentAt('execute_high'));
-    expect(decision).toMatchObject({ effect: 'require_approval', effectiveTier: 'execute_low', approvers: ['finance-ops'], verify: false });
+    expect(decision).toMatchObject({ effect: 'require_approval', effectiveTier: 'execute_low', approvers: ['finance-leads', 'finance-ops'], verify: false });
     expect(pay(100, agentAt('execute_high'))).toMatchObject({ effect: 'allow', effectiveTier: 'execute_low' });
   });
 
@@ -481,7 +481,7 @@ describe('the invoice payment threshold', () => {
     const decision = pay(6000, agentAt('prepare'));
     expect(decision.effect).toBe('require_approval');
     expect(decision.determiningPolicies).toEqual(['invoice-payment-above-5000-needs-finance-ops', 'prepare-tier-changes-need-approval']);
-    expect(decision.approvers).toEqual(['finance-ops']);
+    expect(decision.approvers).toEqual(['finance-leads', 'finance-ops']);
   });
 });
 

@@ -74,9 +74,9 @@ forbid(principal, action == Action::"InvokeTool", resource == Tool::"invoices.ap
 unless { context has amount && context.amount > 0 };`,
 
   'invoice-payment-above-5000-needs-finance-ops': `
-@description("Invoice payments above 5000 wait for finance-ops approval")
+@description("Invoice payments above 5000 wait for finance-ops approval (finance-leads may decide too)")
 @effect("require_approval")
-@approvers("finance-ops")
+@approvers("finance-ops,finance-leads")
 permit(principal is Agent, action == Action::"InvokeTool", resource == Tool::"invoices.approve_payment")
 when { context has amount && context.amount > 5000 && context.effectiveTierRank >= 1 };`,
 

@@ -153,6 +153,7 @@ export class PolicyActivationRecord {
 @Entity({ name: 'decisions' })
 @Index('decisions_run_idx', ['runId'])
 @Index('decisions_decided_idx', ['decidedAt'])
+@Index('decisions_approval_uq', ['approvalId'], { unique: true, where: 'approval_id IS NOT NULL' })
 export class DecisionRecord {
   @PrimaryColumn({ type: 'uuid' })
   id!: string;
@@ -180,6 +181,10 @@ export class DecisionRecord {
 
   @Column({ name: 'grant_id', type: 'varchar', length: 64, nullable: true })
   grantId!: string | null;
+
+  /** The reviewer approval this decision consumed: each approval is honoured once. */
+  @Column({ name: 'approval_id', type: 'varchar', length: 64, nullable: true })
+  approvalId!: string | null;
 
   /** The request as evaluated (entities and context), so impact analysis can replay it. */
   @Column({ type: 'jsonb', nullable: true })

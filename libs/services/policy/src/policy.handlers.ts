@@ -9,6 +9,7 @@ import { PolicyRepository, type DecisionRow } from './policy.repository';
 import { PolicySets } from './policy-sets.service';
 import { checkIntentProof, signingVersion } from './intent-proof';
 import { POLICY_SERVICE } from './database';
+import { applyApproval } from './approval-check';
 
 type Decided = typeof EventTypes.IntentSubmitted | typeof EventTypes.ActionProposed;
 type ActionEvent = GovmeshEvent<typeof EventTypes.ActionProposed>;
@@ -128,6 +129,8 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
       return tool?.resourceKind && typeof id === 'string' ? [{ kind: tool.resourceKind, id }] : [];
     });
     const resources = await this.repository.resources(uow, refs);
+    const refusedApprovals: string[] = [];
+    const usedApprovals = await this.repository.usedApprovals(uow, actions.flatMap((e) => (e.data.approval ? [e.data.approval.approvalId] : [])));
 
     for (const event of actions) {
       const action = event.data;
@@ -144,6 +147,20 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
       } else {
         decision = decideAction(bundle, { agentId: action.agentId, agent, toolName: action.tool, tool, arguments: action.arguments, resource, workflowTier: action.workflowTier, runId: action.runId });
       }
+      let approvalId: string | null = null;
+      if (action.approval) {
+        const approved = applyApproval(decision, action, { attestationKey: this.ingressKey, used: usedApprovals, now });
+        decision = approved.decision;
+        if (approved.consumed) {
+          approvalId = approved.consumed;
+          usedApprovals.add(approvalId);
+        }
+        const code = decision.effect === 'deny' ? decision.reasons[0]?.code : undefined;
+        if (code?.startsWith('approv')) {
+          refusedApprovals.push(code);
+          this.logger.warn(`refused approval ${action.approval.approvalId} on run ${action.runId}: ${code}`);
+        }
+      }
       const grant =
         decision.effect === 'allow' && agentVersion
           ? issueGrant(this.grantKey, { agentId: action.agentId, agentVersion, tool: action.tool, arguments: action.arguments, policyVersion: decision.policyVersion }, { runId: action.runId, stepId: action.stepId }, randomUUID(), now, this.deps.config.grantTtlSeconds)
@@ -157,9 +174,10 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
         reasons: decision.reasons,
         policyVersion: decision.policyVersion,
         grantId: grant?.grantId ?? null,
+        approvalId,
         request: (decision.request as unknown as Record<string, unknown>) ?? null,
       });
-      counted.push({ effect: decision.effect, subject: 'action' });
+      counted.push({ effect: decision.effect, subject: action.approval ? 'approved_action' : 'action' });
       uow.emit(
         EventTypes.ActionDecided,
         {
@@ -176,5 +194,8 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
         { cause: event },
       );
     }
+    uow.afterCommit(() => {
+      for (const reason of refusedApprovals) this.deps.metrics.approvalsRefused.inc({ service: POLICY_SERVICE, reason });
+    });
   }
 }

@@ -19,6 +19,8 @@ export interface DecisionRow {
   policyVersion: string;
   grantId: string | null;
   request: Record<string, unknown> | null;
+  /** The reviewer approval the decision consumed, if any. */
+  approvalId?: string | null;
 }
 
 /** A tool profile with where its resource comes from in the arguments. */
@@ -118,6 +120,13 @@ export class PolicyRepository implements OnModuleInit {
     return new Set(rows.map((r) => r.run_id));
   }
 
+  /** The approvals among these that a decision already consumed. */
+  async usedApprovals(uow: UnitOfWork, approvalIds: readonly string[]): Promise<Set<string>> {
+    if (approvalIds.length === 0) return new Set();
+    const rows = await uow.query<{ approval_id: string }>(`SELECT approval_id FROM ${uow.table('decisions')} WHERE approval_id = ANY($1)`, [[...new Set(approvalIds)]]);
+    return new Set(rows.map((r) => r.approval_id));
+  }
+
   async recordDecisions(uow: UnitOfWork, decisions: readonly DecisionRow[]): Promise<void> {
     await uow.insertMany(
       'decisions',
@@ -131,6 +140,7 @@ export class PolicyRepository implements OnModuleInit {
         reasons: d.reasons,
         policy_version: d.policyVersion,
         grant_id: d.grantId,
+        approval_id: d.approvalId ?? null,
         request: d.request,
       })),
     );

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventTypes, Headers, Topics, type GovmeshEvent, type IntentSubmittedV1 } from '@govmesh/contracts';
-import { checkGrant } from '@govmesh/action-grants';
+import { approvalDigest, checkGrant, signApproval } from '@govmesh/action-grants';
 import { ServiceKeys } from '@govmesh/nest-runtime';
 import { generateKeyPair, signIntent } from '@govmesh/signing';
 import { ServiceHarness } from '@govmesh/testing';
@@ -251,7 +251,7 @@ describe('policy: the identity and policy boundary', () => {
 
       const large = await admit('invoice-exceptions-agent');
       await h.send(propose(large, 'invoice-exceptions-agent', 'invoices.approve_payment', { invoiceId: 'inv-2', amount: 82000, currency: 'EUR' }));
-      expect(actionDecision(large)[0].data).toMatchObject({ effect: 'require_approval', approvers: ['finance-ops'] });
+      expect(actionDecision(large)[0].data).toMatchObject({ effect: 'require_approval', approvers: ['finance-leads', 'finance-ops'] });
       expect(actionDecision(large)[0].data.grant).toBeUndefined();
     });
 
@@ -265,6 +265,70 @@ describe('policy: the identity and policy boundary', () => {
       await h.send(propose(run, 'support-assistant', 'sandbox.lookup_account', { accountId: 'acc-003' }));
       expect(actionDecision(run)[0].data.effect).toBe('deny');
       expect(JSON.stringify(actionDecision(run)[0].data.reasons)).toContain('classification');
+    });
+
+    describe('a reviewer approval attested by the orchestrator', () => {
+      const agentId = 'invoice-exceptions-agent';
+      const args = { invoiceId: 'inv-7', amount: 82000, currency: 'EUR' };
+      /** An approval as the orchestrator signs it (with the ingress key), for the action it names. */
+      function approval(forArgs: Record<string, unknown>, options: { reviewerId?: string; groups?: string[]; requester?: string; key?: 'ingress' | 'grant'; approvalId?: string } = {}) {
+        const digest = approvalDigest({ agentId, agentVersion: agentKeys.get(agentId)!.version, tool: 'invoices.approve_payment', arguments: forArgs });
+        const fields = { approvalId: options.approvalId ?? `ap-${randomUUID()}`, digest, reviewer: { id: options.reviewerId ?? 'key:ops-1', name: 'ops', groups: options.groups ?? ['finance-ops'] }, requester: options.requester ?? 'key:requester', decidedAt: new Date().toISOString() };
+        return { ...fields, signature: signApproval(h.app.get(ServiceKeys).signingKey(options.key ?? 'ingress'), fields) };
+      }
+      const proposeApproved = (runId: string, stepId: string, forArgs: Record<string, unknown>, attestation: ReturnType<typeof approval>) =>
+        h.event(EventTypes.ActionProposed, { runId, stepId, agentId, agentVersion: agentKeys.get(agentId)!.version, tool: 'invoices.approve_payment', arguments: forArgs, approval: attestation });
+      const refusedCount = async (reason: string) => {
+        const text = (await h.http<string>('GET', '/metrics')).body;
+        const line = String(text).split('\n').find((l) => l.startsWith('govmesh_approvals_refused_total') && l.includes(`reason="${reason}"`));
+        return line ? Number(line.split(' ').at(-1)) : 0;
+      };
+
+      it('grants exactly the approved action, once', async () => {
+        const run = await admit(agentId);
+        const approved = approval(args);
+        await h.send(proposeApproved(run, 'act#1', args, approved));
+        const [decided] = actionDecision(run);
+        expect(decided.data).toMatchObject({ effect: 'allow', reasons: [{ code: 'approved_by_reviewer' }, { code: 'require_approval_by_policy' }] });
+        const request = { runId: run, stepId: 'act#1', agentId, agentVersion: agentKeys.get(agentId)!.version, tool: 'invoices.approve_payment', arguments: args };
+        expect(checkGrant(h.app.get(ServiceKeys).publicKey('grant'), decided.data.grant!, request, new Date())).toBeNull();
+
+        const before = await refusedCount('approval_already_used');
+        await h.send(proposeApproved(run, 'act#2', args, approved));
+        expect(actionDecision(run)[1].data).toMatchObject({ effect: 'deny', reasons: [{ code: 'approval_already_used' }] });
+        expect(actionDecision(run)[1].data.grant).toBeUndefined();
+        expect(await refusedCount('approval_already_used')).toBe(before + 1);
+      });
+
+      it.each([
+        ['an approval of a different amount', () => ({ args: { ...args, amount: 82001 }, attestation: approval(args) }), 'approval_digest_mismatch'],
+        ['an approval not signed by the orchestrator', () => ({ args, attestation: approval(args, { key: 'grant' }) }), 'approval_invalid'],
+        ['an approval whose signed fields were changed', () => ({ args, attestation: { ...approval(args), reviewer: { id: 'key:ops-1', name: 'ops', groups: ['finance-leads'] } } }), 'approval_invalid'],
+        ['an approval by the requester', () => ({ args, attestation: approval(args, { reviewerId: 'key:requester' }) }), 'approver_is_requester'],
+        ['an approval by a group policy does not name', () => ({ args, attestation: approval(args, { groups: ['support'] }) }), 'approver_not_in_group'],
+      ])('refuses %s, with a reason and a count', async (_name, make, code) => {
+        const run = await admit(agentId);
+        const { args: proposed, attestation } = make();
+        const before = await refusedCount(code);
+        await h.send(proposeApproved(run, 'act#1', proposed, attestation));
+        expect(actionDecision(run)[0].data).toMatchObject({ effect: 'deny', reasons: [{ code }] });
+        expect(actionDecision(run)[0].data.grant).toBeUndefined();
+        expect(await refusedCount(code)).toBe(before + 1);
+      });
+
+      it('never turns a policy denial into an allow', async () => {
+        const run = await admit(agentId);
+        const negative = { ...args, amount: -5 };
+        await h.send(proposeApproved(run, 'act#1', negative, approval(negative)));
+        expect(actionDecision(run)[0].data.effect).toBe('deny');
+        expect(actionDecision(run)[0].data.reasons[0].code).not.toBe('approved_by_reviewer');
+      });
+
+      it('accepts a reviewer of another group the checkpoint policy names (finance-leads)', async () => {
+        const run = await admit(agentId);
+        await h.send(proposeApproved(run, 'act#1', args, approval(args, { groups: ['finance-leads'] })));
+        expect(actionDecision(run)[0].data.effect).toBe('allow');
+      });
     });
   });
 });
