@@ -251,7 +251,7 @@ describe('the seed workflows', () => {
         tool: 'invoices.approve_payment',
         arguments: { invoiceId: 'inv-001', amount: 12_000, currency: 'EUR' },
         tier: 'execute_low',
-        approval: { reviewId: 'r1', digest, reviewer: { id: 'fiona', name: 'Fiona', groups: ['finance-ops'] }, decidedAt: '2025-03-01T08:01:00.000Z' },
+        approval: { reviewId: 'r1', approvalId: 'r1#4', digest, reviewer: { id: 'fiona', name: 'Fiona', groups: ['finance-ops'] }, decidedAt: '2025-03-01T08:01:00.000Z' },
       });
       expect(d.cmd('review_decided')).toMatchObject({ reviewId: 'r1', decision: 'approved', digest, reviewer: { id: 'fiona' }, level: 1, reason: 'ok' });
       expect(d.run).toMatchObject({ status: 'running', review: null, cursor: { phase: 'deciding', execId: 'pay#4', idempotencyKey: `${RUN_ID}/pay#4` } });
@@ -263,6 +263,21 @@ describe('the seed workflows', () => {
       d.executed();
       d.verified();
       expect(d.run.outcome).toBe('verified');
+    });
+
+    it('retries exactly the approved payment under the same approval (a new use of it) and the same idempotency key', async () => {
+      const d = await toPayment(12_000);
+      const digest = d.run.cursor!.action!.digest;
+      d.decided('require_approval', { approvers: ['finance-ops'] });
+      d.decide(human('fiona', ['finance-ops']), 'approve');
+      d.decided('allow');
+      d.executed('failed');
+      d.after(1).fire(timerIds.retry(RUN_ID, 'pay#4'));
+      const retried = d.cmd('propose_action');
+      expect(retried).toMatchObject({ execId: 'pay#5', approval: { reviewId: 'r1', approvalId: 'r1#5', digest, reviewer: { id: 'fiona' } } });
+      expect(d.kinds()).not.toContain('review_requested');
+      d.decided('allow');
+      expect(d.cmd('execute_tool').idempotencyKey).toBe(`${RUN_ID}/pay#4`);
     });
 
     it('starts an approval above 50,000 at finance-leads: finance-ops may not decide it', async () => {
@@ -973,7 +988,7 @@ describe('approvals', () => {
     const digest = approvalDigest({ agentId: AGENT, agentVersion: '1.0.0', tool: 'erp.pay', arguments: { amount: 100, to: 'acme' } });
     expect(d.review.digest).toBe(digest);
     d.decide(human('otto', ['ops', 'other'], { name: 'Otto' }), 'approve');
-    expect(d.cmd('propose_action').approval).toEqual({ reviewId: 'r1', digest, reviewer: { id: 'otto', name: 'Otto', groups: ['ops', 'other'] }, decidedAt: T0.toISOString() });
+    expect(d.cmd('propose_action').approval).toEqual({ reviewId: 'r1', approvalId: 'r1#1', digest, reviewer: { id: 'otto', name: 'Otto', groups: ['ops', 'other'] }, decidedAt: T0.toISOString() });
     expect(d.last.timeline.map((l) => l.kind)).toEqual(['review_approved']);
   });
 

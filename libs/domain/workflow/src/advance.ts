@@ -13,6 +13,7 @@ import type {
   RunOutcome,
   StepCursor,
   WorkflowRun,
+  ApprovalGiven,
 } from './state';
 
 /** Defaults when a definition says nothing. */
@@ -72,7 +73,8 @@ export type WorkflowCommand =
       arguments: Record<string, unknown>;
       rationale?: string;
       tier?: string;
-      approval?: { reviewId: string; digest: string; reviewer: { id: string; name?: string; groups: string[] }; decidedAt: string };
+      /** The approval this proposal carries; `approvalId` is unique per proposal (policy honours each once). */
+      approval?: ApprovalGiven & { approvalId: string };
     }
   | { kind: 'execute_tool'; execId: string; tool: string; arguments: Record<string, unknown>; grant: unknown; idempotencyKey: string }
   | { kind: 'verify'; execId: string; claim: ClaimRef }
@@ -198,6 +200,11 @@ export function reviewerProblem(run: Pick<WorkflowRun, 'agentId' | 'requester'>,
   return null;
 }
 
+/** The id of one use of an approval: the review item and the step execution that proposes the action. */
+export function approvalIdOf(reviewId: string, execId: string): string {
+  return `${reviewId}#${execId.slice(execId.lastIndexOf('#') + 1)}`.slice(0, 64);
+}
+
 /** Groups that may decide now: the current level's and every level above it, narrowed to policy's approvers for an action. */
 export function eligibleGroups(review: OpenReview): string[] {
   const groups = [...new Set(review.levels.slice(review.level - 1).flatMap((l) => l.groups))];
@@ -293,7 +300,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
   };
 
   /** Starts a step (a new execution), or ends the workflow when there is none. */
-  const startStep = (stepId: string | undefined, attempt = 1, keep?: Pick<StepCursor, 'idempotencyKey'>) => {
+  const startStep = (stepId: string | undefined, attempt = 1, keep?: Pick<StepCursor, 'idempotencyKey' | 'approval'>) => {
     if (stepId === undefined) return finish();
     const step = workflow.steps.get(stepId)!;
     if (run.paused && attempt === 1) {
@@ -307,7 +314,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     }
     run.executions += 1;
     const execId = `${stepId}#${run.executions}`;
-    run.cursor = { stepId, execId, attempt, phase: 'requested', ...(keep?.idempotencyKey ? { idempotencyKey: keep.idempotencyKey } : {}) };
+    run.cursor = { stepId, execId, attempt, phase: 'requested', ...(keep?.idempotencyKey ? { idempotencyKey: keep.idempotencyKey } : {}), ...(keep?.approval ? { approval: keep.approval } : {}) };
     run.status = 'running';
     change();
     const started = (dueAt: Date | null, inputDigest: string | null = null) =>
@@ -345,7 +352,18 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
         run.cursor.phase = 'deciding';
         run.cursor.idempotencyKey ??= `${run.runId}/${execId}`;
         started(stepTimer(execId, step), action.digest);
-        out.commands.push({ kind: 'propose_action', execId, tool: action.tool, arguments: action.arguments, ...(action.rationale ? { rationale: action.rationale } : {}), ...(def.tier ? { tier: def.tier } : {}) });
+        // A retry of exactly the approved action carries the approval again; any other action is decided afresh.
+        const approval = run.cursor.approval?.digest === action.digest ? run.cursor.approval : undefined;
+        if (!approval) delete run.cursor.approval;
+        out.commands.push({
+          kind: 'propose_action',
+          execId,
+          tool: action.tool,
+          arguments: action.arguments,
+          ...(action.rationale ? { rationale: action.rationale } : {}),
+          ...(def.tier ? { tier: def.tier } : {}),
+          ...(approval ? { approval: { ...approval, approvalId: approvalIdOf(approval.reviewId, execId) } } : {}),
+        });
         return;
       }
       case 'checkpoint': {
@@ -745,7 +763,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
       }
       case 'retry': {
         if (!c || c.execId !== timer.payload['execId'] || c.phase !== 'backoff') return ignored('no retry is due');
-        startStep(c.stepId, c.attempt + 1, { idempotencyKey: c.idempotencyKey });
+        startStep(c.stepId, c.attempt + 1, { idempotencyKey: c.idempotencyKey, approval: c.approval });
         return out;
       }
       case 'wait': {
@@ -823,6 +841,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
         closeReview(decision.decision === 'edit' ? 'edited' : 'approved', reviewer, { ...(reason ? { reason } : {}), digest: action.digest, ...(decision.decision === 'edit' ? { detail: { arguments: action.arguments } } : {}) });
         // Policy decides again — an edit is a new action — and grants only the digest the reviewer approved.
         c!.phase = 'deciding';
+        c!.approval = { reviewId: review.id, digest: action.digest, reviewer: attested, decidedAt: iso };
         run.status = 'running';
         stepTimer(c!.execId, step!);
         out.commands.push({
@@ -832,7 +851,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
           arguments: action.arguments,
           ...(action.rationale ? { rationale: action.rationale } : {}),
           ...(def.tier ? { tier: def.tier } : {}),
-          approval: { reviewId: review.id, digest: action.digest, reviewer: attested, decidedAt: iso },
+          approval: { ...c!.approval, approvalId: approvalIdOf(review.id, c!.execId) },
         });
         return out;
       }

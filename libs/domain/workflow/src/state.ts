@@ -40,6 +40,16 @@ export interface StepCursor {
   action?: ProposedAction;
   /** The idempotency key of an action step's side effect: kept across attempts of one visit. */
   idempotencyKey?: string;
+  /** A reviewer's approval of this step's action: a retry of exactly that action carries it again. */
+  approval?: ApprovalGiven;
+}
+
+/** A reviewer's approval of one action digest, as the run keeps it. */
+export interface ApprovalGiven {
+  reviewId: string;
+  digest: string;
+  reviewer: { id: string; name?: string; groups: string[] };
+  decidedAt: string;
 }
 
 export type EscalationCase =

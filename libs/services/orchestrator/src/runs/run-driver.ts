@@ -133,7 +133,7 @@ export class RunDriver implements OnModuleInit {
       case 'propose_action': {
         const approval = command.approval
           ? (() => {
-              const fields = { approvalId: command.approval.reviewId, digest: command.approval.digest, reviewer: command.approval.reviewer, requester: run.requester, decidedAt: command.approval.decidedAt };
+              const fields = { approvalId: command.approval.approvalId, digest: command.approval.digest, reviewer: command.approval.reviewer, requester: run.requester, decidedAt: command.approval.decidedAt };
               this.attestationKey ??= this.keys.signingKey('ingress');
               return { ...fields, signature: signApproval(this.attestationKey, fields) };
             })()
