@@ -36,6 +36,7 @@ export class GovmeshMetrics {
   readonly timersSet: Counter<'service' | 'purpose'>;
   readonly timersFired: Counter<'service' | 'purpose'>;
   readonly timerEventsRefused: Counter<'service' | 'reason'>;
+  readonly agentRunSignals: Counter<'service' | 'signal'>;
   readonly effectsPerformed: Counter<'service' | 'kind' | 'outcome'>;
   readonly effectDuration: Histogram<'service' | 'kind'>;
   readonly effectsInFlight: Gauge<'service'>;
@@ -70,6 +71,7 @@ export class GovmeshMetrics {
     this.timersSet = new Counter({ name: 'govmesh_timers_set_total', help: 'Durable timers set', labelNames: ['service', 'purpose'], registers: r });
     this.timersFired = new Counter({ name: 'govmesh_timers_fired_total', help: 'Durable timers fired through the outbox', labelNames: ['service', 'purpose'], registers: r });
     this.timerEventsRefused = new Counter({ name: 'govmesh_timer_events_refused_total', help: 'Timer events refused: not set or not fired by this service (forged or repeated)', labelNames: ['service', 'reason'], registers: r });
+    this.agentRunSignals = new Counter({ name: 'govmesh_agent_run_signals_total', help: 'Runs paused, resumed or cancelled because their agent was suspended, reactivated or retired, by signal', labelNames: ['service', 'signal'], registers: r });
     this.effectsPerformed = new Counter({ name: 'govmesh_effects_performed_total', help: 'Side effects performed outside transactions, by outcome', labelNames: ['service', 'kind', 'outcome'], registers: r });
     this.effectDuration = new Histogram({ name: 'govmesh_effect_duration_seconds', help: 'Time to perform one side effect (outside any transaction)', labelNames: ['service', 'kind'], buckets: LATENCY_BUCKETS, registers: r });
     this.effectsInFlight = new Gauge({ name: 'govmesh_effects_in_flight', help: 'Side effects being performed now', labelNames: ['service'], registers: r });

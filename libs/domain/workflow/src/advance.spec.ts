@@ -1363,20 +1363,127 @@ describe('pause and resume', () => {
     expect(d.cmd('call_model').execId).toBe('m#2');
   });
 
-  it('an intent held for approval stays held across a pause: resume does not skip the hold', async () => {
+  it('withdraws an intent held for approval; resume asks again with the same reasons, never skipping the hold', async () => {
+    const d = new Driver(await compile(def([{ id: 'c', kind: 'context' }])));
+    const reasons = [{ code: 'high_risk', message: 'high risk' }];
+    d.send({ kind: 'intent_held', effect: 'require_approval', reasons, policyVersion: 'p1' });
+    expect(d.run.heldIntent).toEqual({ effect: 'require_approval', reasons, policyVersion: 'p1' });
+    d.send(suspended);
+    expect(d.run).toMatchObject({ status: 'paused', review: null, cursor: null });
+    expect(d.cmd('review_decided')).toMatchObject({ reviewId: 'r1', reviewKind: 'approval', stepId: 'intent', decision: 'withdrawn', reason: 'the agent was suspended' });
+    expect(d.last.cancelTimers).toEqual(expect.arrayContaining([timerIds.sla('r1', 1)]));
+    expectRefused(d.send({ kind: 'review', reviewId: 'r1', reviewer: ops(), decision: 'approve' }), 409, 'review_closed');
+
+    d.send({ kind: 'resume' });
+    expect(d.kinds()).toEqual(['review_requested', 'notify']);
+    expect(d.run).toMatchObject({ status: 'awaiting_approval', cursor: null, review: { id: 'r2', kind: 'approval', escalationCase: 'intent_held' } });
+    expect(d.cmd('review_requested')).toMatchObject({ reasons, state: { policy: { effect: 'require_approval', reasons, policyVersion: 'p1' } } });
+    d.decide(ops(), 'approve');
+    expect(d.run.heldIntent).toBeUndefined();
+    expect(d.cmd('retrieve').execId).toBe('c#1');
+    // once the hold is lifted, a later pause and resume do not ask for it again
+    d.send(suspended);
+    d.retrieved();
+    d.send({ kind: 'resume' });
+    expect(d.run.outcome).toBe('succeeded');
+  });
+
+  it('an intent held while the run is paused is asked for on resume, not before', async () => {
+    const d = new Driver(await compile(def([{ id: 'c', kind: 'context' }])));
+    d.send(suspended);
+    d.send({ kind: 'intent_held', effect: 'escalate', reasons: [{ code: 'odd', message: 'odd' }], policyVersion: 'p1' });
+    expect(d.kinds()).toEqual([]);
+    expect(d.run).toMatchObject({ status: 'paused', review: null, cursor: null, heldIntent: { effect: 'escalate' } });
+    expect(d.last.timeline.map((l) => l.kind)).toEqual(['run_paused_in_step']);
+    d.send({ kind: 'resume' });
+    expect(d.run).toMatchObject({ status: 'escalated', review: { id: 'r1', kind: 'escalation', escalationCase: 'intent_held' } });
+  });
+
+  it('withdraws an input_incomplete escalation; resume checks the input again', async () => {
+    const d = new Driver(await compile(def([{ id: 'c', kind: 'context' }], { inputSchema: { type: 'object', required: ['invoiceId'] } })));
+    d.start();
+    expect(d.review.escalationCase).toBe('input_incomplete');
+    d.send(suspended);
+    expect(d.cmd('review_decided')).toMatchObject({ reviewId: 'r1', decision: 'withdrawn' });
+    expect(d.run).toMatchObject({ status: 'paused', review: null, cursor: null });
+    d.send({ kind: 'resume' });
+    expect(d.run.review).toMatchObject({ id: 'r2', escalationCase: 'input_incomplete' });
+    d.decide(ops(), 'supply', { input: { invoiceId: 'inv-1' } });
+    expect(d.cmd('retrieve').execId).toBe('c#1');
+  });
+
+  it('an approval policy asks for while the run is paused is not opened: the action is proposed again on resume', async () => {
+    const d = new Driver(await compile(def([{ id: 'a', kind: 'action', tool: 't' }])));
+    d.start();
+    d.send(suspended);
+    d.decided('require_approval');
+    expect(d.kinds()).toEqual([]);
+    expect(d.run).toMatchObject({ status: 'paused', review: null, cursor: { stepId: 'a', execId: 'a#1', phase: 'pending' } });
+    expect(d.last.executions).toEqual([expect.objectContaining({ id: 'a#1', status: 'cancelled', reasons: [expect.objectContaining({ code: 'run_paused' })] })]);
+    expect(d.last.timeline.map((l) => l.kind)).toEqual(['action_require_approval', 'run_paused_in_step']);
+    d.send({ kind: 'resume' });
+    expect(d.cmd('propose_action')).toMatchObject({ execId: 'a#2' });
+    d.decided('require_approval');
+    expect(d.run.review).toMatchObject({ id: 'r1', kind: 'approval' });
+  });
+
+  it('a grant that arrives while the run is paused is not used; resume proposes the action again without an earlier approval', async () => {
+    const d = new Driver(await compile(def([{ id: 'a', kind: 'action', tool: 't' }])));
+    d.start();
+    d.decided('require_approval');
+    d.decide(ops(), 'approve');
+    expect(d.cmd('propose_action').approval).toMatchObject({ reviewId: 'r1' });
+    d.send(suspended);
+    d.decided('allow');
+    expect(d.kinds()).toEqual([]);
+    expect(d.run).toMatchObject({ status: 'paused', cursor: { execId: 'a#1', phase: 'pending' } });
+    expect(d.last.cancelTimers).toContain(timerIds.step(RUN_ID, 'a#1'));
+    d.send({ kind: 'resume' });
+    const proposed = d.cmd('propose_action');
+    expect(proposed.execId).toBe('a#2');
+    // approvals given before the suspension are not carried over: policy and a reviewer decide again
+    expect(proposed.approval).toBeUndefined();
+    d.decided('allow');
+    expect(d.cmd('execute_tool').idempotencyKey).toBe(`${RUN_ID}/a#1`);
+  });
+
+  it('an escalation while the run is paused is not opened; resume runs the step again', async () => {
+    const d = new Driver(await compile(def([{ id: 'm', kind: 'model', outputSchema: { type: 'object', required: ['x'] } }])));
+    d.start();
+    d.send(suspended);
+    d.modelStructured({});
+    expect(d.kinds()).toEqual([]);
+    expect(d.run).toMatchObject({ status: 'paused', review: null, cursor: { stepId: 'm', phase: 'pending' } });
+    expect(d.last.executions).toEqual([expect.objectContaining({ id: 'm#1', status: 'escalated' })]);
+    d.send({ kind: 'resume' });
+    expect(d.cmd('call_model').execId).toBe('m#2');
+  });
+
+  it('a retry that comes due while the run is paused waits for resume', async () => {
+    const d = new Driver(await compile(def([{ id: 'a', kind: 'action', tool: 't', retry: { maxAttempts: 3, backoffSeconds: 1 } }])));
+    d.start();
+    d.decided('allow');
+    d.executed('failed');
+    d.send(suspended);
+    d.after(1).fire(timerIds.retry(RUN_ID, 'a#1'));
+    expect(d.kinds()).toEqual([]);
+    expect(d.run).toMatchObject({ status: 'paused', cursor: { execId: 'a#1', phase: 'pending' } });
+    expect(d.last.executions).toEqual([]);
+    d.send({ kind: 'resume' });
+    expect(d.cmd('propose_action').execId).toBe('a#2');
+    expect(d.run.cursor?.idempotencyKey).toBe(`${RUN_ID}/a#1`);
+  });
+
+  it('a review left open across a pause (a hold recorded before heldIntent) cannot be decided until the run resumes', async () => {
     const d = new Driver(await compile(def([{ id: 'c', kind: 'context' }])));
     d.send({ kind: 'intent_held', effect: 'require_approval', reasons: [{ code: 'high_risk', message: 'high risk' }], policyVersion: 'p1' });
+    delete d.run.heldIntent;
     d.send(suspended);
+    expect(d.run).toMatchObject({ paused: true, review: { id: 'r1' } });
+    expect(d.kinds()).toEqual([]);
+    expectRefused(d.decide(ops(), 'approve'), 409, 'run_paused');
     d.send({ kind: 'resume' });
-    expect(d.kinds()).not.toContain('retrieve');
-    expect(d.run.cursor).toBeNull();
-    expect(d.review).toMatchObject({ id: 'r1', escalationCase: 'intent_held' });
-    // approved while paused: the run stops before its first step
-    d.send(suspended);
     d.decide(ops(), 'approve');
-    expect(d.run).toMatchObject({ status: 'paused', cursor: { stepId: 'c', phase: 'pending' } });
-    expect(d.kinds()).toEqual(['review_decided']);
-    d.send({ kind: 'resume' });
     expect(d.cmd('retrieve').execId).toBe('c#1');
   });
 });

@@ -273,6 +273,25 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     change();
   };
 
+  /**
+   * The run is paused (its agent suspended) and was about to go on inside a step: open a review,
+   * execute a granted action, retry. It stops here instead — nothing is asked of a reviewer or done
+   * for a suspended agent — and the step starts again (a new execution, the same idempotency key)
+   * when the run resumes; one paused before its first step begins again on resume.
+   */
+  const park = (instead: string, endExecution = true) => {
+    const c = run.cursor;
+    if (c) {
+      if (endExecution && ['requested', 'deciding', 'executing', 'reviewing'].includes(c.phase) && !finished.has(c.execId)) {
+        finishExecution('cancelled', null, [{ code: 'run_paused', message: `the run was paused (its agent is suspended) before its ${instead}; the step starts again when it resumes` }]);
+      }
+      c.phase = 'pending';
+    }
+    run.status = 'paused';
+    line(c?.execId || null, 'run_paused_in_step', { step: c?.stepId ?? null, instead });
+    change();
+  };
+
   /** The verifier's reasons when the run ends right after its confirmation: they say what was read back. */
   let verifiedJustNow: Reason[] | undefined;
 
@@ -453,6 +472,8 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
 
   /** Opens a review item at the level its routes pick, with its timers and notifications. */
   function openReview(kind: ReviewKind, spec: ReviewSpec, options: { reasons: Reason[]; escalationCase?: EscalationCase; policyApprovers?: string[]; detail?: Record<string, unknown> }) {
+    // An escalation already recorded its execution as escalated.
+    if (run.paused) return park(options.escalationCase === 'intent_held' ? 'intent_held' : kind, kind !== 'escalation');
     let level = 1;
     for (const route of spec.routes ?? []) {
       try {
@@ -547,6 +568,11 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     escalate(escalationCase, reasons, detail);
   }
 
+  /** Policy held the intent: a human lets the run begin, or not. */
+  function holdIntent(held: NonNullable<WorkflowRun['heldIntent']>) {
+    openReview(held.effect === 'require_approval' ? 'approval' : 'escalation', def.escalation, { reasons: held.reasons, escalationCase: 'intent_held', detail: { policy: { effect: held.effect, reasons: held.reasons, policyVersion: held.policyVersion } } });
+  }
+
   /** The run may begin: its input must match what the workflow needs, or a human supplies what is missing. */
   function beginWorkflow() {
     const problems = workflow.check(schemaKeys.input, run.input);
@@ -580,7 +606,8 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     }
     case 'intent_held': {
       if (run.status !== 'pending') return ignored(`run is ${run.status}`);
-      openReview(input.effect === 'require_approval' ? 'approval' : 'escalation', def.escalation, { reasons: input.reasons, escalationCase: 'intent_held', detail: { policy: { effect: input.effect, reasons: input.reasons, policyVersion: input.policyVersion } } });
+      run.heldIntent = { effect: input.effect, reasons: input.reasons, policyVersion: input.policyVersion };
+      holdIntent(run.heldIntent);
       return out;
     }
     case 'denied': {
@@ -597,14 +624,18 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
       run.paused = true;
       change();
       line(run.cursor?.execId ?? null, 'run_pause_requested', { reason: input.reason });
-      // A review of a step is withdrawn; one of the intent itself (held, incomplete input) stays open: deciding it
-      // only lets the run reach its first step, where the pause stops it, and withdrawing it would let resume skip it.
-      if (run.review && run.cursor) {
-        const kind = run.review.kind;
+      // An open review is withdrawn: nobody decides anything for a suspended agent. On resume a step starts
+      // again (an action is proposed to policy again, which asks for a new approval) and a review of the
+      // intent itself is asked again (its hold is kept in heldIntent; its input is checked again), so
+      // resuming never skips it. A hold recorded before heldIntent existed stays open, undecidable while paused.
+      const review = run.review;
+      if (review && (run.cursor || review.escalationCase !== 'intent_held' || run.heldIntent)) {
         closeReview('withdrawn', undefined, { reason: input.reason.message });
-        if (kind !== 'escalation') finishExecution('cancelled', null, [input.reason]);
+        if (run.cursor) {
+          if (review.kind !== 'escalation') finishExecution('cancelled', null, [input.reason]);
+          run.cursor.phase = 'pending';
+        }
         run.status = 'paused';
-        run.cursor.phase = 'pending';
       }
       return out;
     }
@@ -616,9 +647,14 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
       if (run.status === 'paused') {
         const paused = run.cursor;
         run.cursor = null;
-        // A resumed action keeps its idempotency key.
+        // A resumed action keeps its idempotency key, not an approval given before the suspension: policy decides afresh.
         if (paused) startStep(paused.stepId, 1, { idempotencyKey: paused.idempotencyKey });
-        else startStep(def.steps[0].id);
+        else {
+          // Stopped before its first step: a hold of the intent is asked again, the input checked again.
+          run.status = 'pending';
+          if (run.heldIntent) holdIntent(run.heldIntent);
+          else beginWorkflow();
+        }
       }
       return out;
     }
@@ -687,6 +723,11 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
         } else if (reply.effect === 'allow') {
           if (!reply.grant) {
             complete('failed', [{ code: 'grant_missing', message: 'policy allowed the action but issued no grant' }]);
+            return out;
+          }
+          if (run.paused) {
+            // Its agent was suspended while policy decided: the grant goes unused (the gateway would refuse it anyway).
+            park('execute');
             return out;
           }
           c.phase = 'executing';
@@ -763,6 +804,10 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
       }
       case 'retry': {
         if (!c || c.execId !== timer.payload['execId'] || c.phase !== 'backoff') return ignored('no retry is due');
+        if (run.paused) {
+          park('retry');
+          return out;
+        }
         startStep(c.stepId, c.attempt + 1, { idempotencyKey: c.idempotencyKey, approval: c.approval });
         return out;
       }
@@ -812,6 +857,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
     if (!review || review.id !== decision.reviewId) return refuse({ status: 409, code: 'review_closed', message: `review item ${decision.reviewId} is no longer open: it was decided, moved on or withdrawn` });
     const who = reviewerProblem(run, review, decision.reviewer);
     if (who) return refuse(who);
+    if (run.paused) return refuse({ status: 409, code: 'run_paused', message: `the run is paused (its agent is suspended): review item ${review.id} cannot be decided until it resumes` });
     if (review.expiresAt && Date.parse(review.expiresAt) <= now.getTime()) return refuse({ status: 409, code: 'review_expired', message: `review item ${review.id} expired at ${review.expiresAt}` });
     if (!review.decisions.includes(decision.decision)) {
       return refuse({ status: 400, code: 'decision_not_allowed', message: `a ${review.kind}${review.escalationCase ? ` (${review.escalationCase})` : ''} may be decided with: ${review.decisions.join(', ')}` });
@@ -870,6 +916,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
       }
       case 'intent_held': {
         closeReview('approved', reviewer, { ...(reason ? { reason } : {}) });
+        delete run.heldIntent;
         run.status = 'pending';
         beginWorkflow();
         return out;

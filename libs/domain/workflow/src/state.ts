@@ -105,8 +105,16 @@ export interface WorkflowRun {
   /** Claims made by action steps (by step id) and whether the system of record confirmed them. */
   claims: Record<string, { claim: ClaimRef; verified: 'pending' | 'confirmed' | 'reviewer' }>;
   review: OpenReview | null;
-  /** The agent was suspended: the run stops at its next step and waits for it to be reactivated. */
+  /**
+   * The agent was suspended: the run stops at its next step and waits for it to be reactivated.
+   * While paused nothing is asked of a reviewer: open review items are withdrawn, none is opened.
+   */
   paused: boolean;
+  /**
+   * Policy held the intent for a human (`require_approval` or `escalate`): kept until a reviewer lets
+   * the run begin, so that a hold withdrawn by a pause is asked again when the run resumes.
+   */
+  heldIntent?: { effect: 'require_approval' | 'escalate'; reasons: Reason[]; policyVersion: string };
   /** Steps a reviewer took over (recorded the outcome themselves): such a run is never `verified`. */
   overrides: string[];
   /** Step executions so far (numbers execution ids; bounds loops). */

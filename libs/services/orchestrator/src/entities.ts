@@ -6,6 +6,7 @@ export type RunStatus = 'pending' | 'running' | 'awaiting_approval' | 'escalated
 /** A durable run of one intent through its workflow. */
 @Entity({ name: 'runs' })
 @Index('runs_status_idx', ['status'])
+@Index('runs_agent_active_idx', ['agentId'], { where: "status <> 'completed'" })
 export class RunRecord {
   @PrimaryColumn({ type: 'varchar', length: 128 })
   id!: string;

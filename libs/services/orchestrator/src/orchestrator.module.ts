@@ -4,6 +4,7 @@ import { ORCHESTRATOR_DATABASE } from './database';
 import { NotificationsService } from './notifications/notifications.service';
 import { ApprovalsController, EscalationsController } from './reviews.controller';
 import { RunsController } from './runs.controller';
+import { AgentRunsHandler } from './runs/agent-changes.handler';
 import { RunDriver } from './runs/run-driver';
 import { RunEventsHandler } from './runs/run-events.handler';
 import { RunsRepository } from './runs/runs.repository';
@@ -14,7 +15,7 @@ import { WorkflowsController } from './workflows.controller';
 @Module({
   imports: [serviceDatabaseModule(ORCHESTRATOR_DATABASE)],
   controllers: [RunsController, ApprovalsController, EscalationsController, WorkflowsController],
-  providers: [serviceBusProvider(ORCHESTRATOR_DATABASE.service, ORCHESTRATOR_DATABASE.schema), RunsRepository, WorkflowRegistry, NotificationsService, RunDriver, RunEventsHandler, RunsService],
+  providers: [serviceBusProvider(ORCHESTRATOR_DATABASE.service, ORCHESTRATOR_DATABASE.schema), RunsRepository, WorkflowRegistry, NotificationsService, RunDriver, RunEventsHandler, AgentRunsHandler, RunsService],
   exports: [RunsService, WorkflowRegistry],
 })
 export class OrchestratorServiceModule {}

@@ -20,6 +20,8 @@ export interface RunStep {
   /** The event's type and id for the timeline. */
   eventType?: string | null;
   eventId?: string | null;
+  /** Who caused this input (an operator's registry change, say): recorded on each timeline line it writes. */
+  by?: Record<string, unknown>;
 }
 
 /**
@@ -75,7 +77,7 @@ export class RunDriver implements OnModuleInit {
       }
       refusals.push(undefined);
       const run: RunState = Object.assign(step.run, result.run);
-      for (const l of result.timeline) timeline.push({ runId: run.runId, stepId: l.stepId, kind: l.kind, eventType: step.eventType ?? step.cause?.type ?? null, eventId: step.eventId ?? step.cause?.id ?? null, detail: l.detail });
+      for (const l of result.timeline) timeline.push({ runId: run.runId, stepId: l.stepId, kind: l.kind, eventType: step.eventType ?? step.cause?.type ?? null, eventId: step.eventId ?? step.cause?.id ?? null, detail: step.by ? { ...l.detail, by: step.by } : l.detail });
       for (const e of result.executions) executions.push({ ...e, runId: run.runId });
       for (const id of result.cancelTimers) {
         timersToSet.delete(id);

@@ -17,7 +17,7 @@ interface RunRow {
   outcome: RunState['outcome'];
   workflow_id: string;
   workflow_version: number;
-  workflow_state: Partial<Pick<WorkflowRun, 'cursor' | 'outputs' | 'claims' | 'review' | 'paused' | 'overrides' | 'executions'>>;
+  workflow_state: Partial<Pick<WorkflowRun, 'cursor' | 'outputs' | 'claims' | 'review' | 'paused' | 'heldIntent' | 'overrides' | 'executions'>>;
   reasons: Reason[];
   result: RunState['result'];
   source: RunState['source'];
@@ -48,6 +48,7 @@ function toState(r: RunRow): RunState {
     claims: s.claims ?? {},
     review: s.review ?? null,
     paused: s.paused ?? false,
+    ...(s.heldIntent ? { heldIntent: s.heldIntent } : {}),
     overrides: s.overrides ?? [],
     executions: s.executions ?? 0,
     result: r.result,
@@ -68,7 +69,7 @@ function mutableRow(run: RunState, now: string): Record<string, unknown> {
     status: run.status,
     outcome: run.outcome,
     current_step: run.cursor?.stepId ?? null,
-    workflow_state: { cursor: run.cursor, outputs: run.outputs, claims: run.claims, review: run.review, paused: run.paused, overrides: run.overrides, executions: run.executions },
+    workflow_state: { cursor: run.cursor, outputs: run.outputs, claims: run.claims, review: run.review, paused: run.paused, ...(run.heldIntent ? { heldIntent: run.heldIntent } : {}), overrides: run.overrides, executions: run.executions },
     reasons: run.reasons,
     result: run.result,
     completed_at: run.completedAt,
@@ -281,10 +282,11 @@ export class RunsRepository {
     );
   }
 
-  /** Runs of an agent that have not ended. */
-  async activeRunsOf(agentId: string): Promise<string[]> {
-    const rows: Array<{ id: string }> = await this.dataSource.query(`SELECT id FROM "${this.schema}"."runs" WHERE agent_id = $1 AND status <> 'completed'`, [agentId]);
-    return rows.map((r) => r.id);
+  /** Locks, with one statement and in id order, the runs of these agents that have not ended. */
+  async lockActiveOf(uow: UnitOfWork, agentIds: readonly string[]): Promise<RunState[]> {
+    if (agentIds.length === 0) return [];
+    const rows = await uow.query<RunRow>(`SELECT ${COLUMNS} FROM ${uow.table('runs')} WHERE agent_id = ANY($1) AND status <> 'completed' ORDER BY id FOR UPDATE`, [[...new Set(agentIds)]]);
+    return rows.map(toState);
   }
 
   /** A run with its timeline and step executions, for the API. */

@@ -143,13 +143,6 @@ export class RunsService implements OnModuleInit {
     });
   }
 
-  /** Suspending an agent pauses its in-flight runs at their next step; reactivating resumes them. */
-  async pauseAgentRuns(agentId: string, signal: RunSignal): Promise<number> {
-    const ids = await this.runs.activeRunsOf(agentId);
-    for (const id of ids) await this.signal(id, signal);
-    return ids.length;
-  }
-
   workflowFor(id?: string): Promise<CompiledWorkflow | null> {
     return this.workflows.latest(id);
   }
