@@ -1,7 +1,9 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ApiKeyStore, createGovmeshApp } from '@govmesh/nest-runtime';
 import { expectEventually } from '@govmesh/testing';
-import { DEMO_INTENTS, runDemo } from './demo';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { DEMO_INTENTS, runDemo, runWorkflowDemo } from './demo';
 import { ALL_SERVICE_MODULES } from './modules';
 
 /**
@@ -23,6 +25,9 @@ describe('embedded mesh: one process, no Kafka, no Postgres server', () => {
     const text = await res.text();
     return { status: res.status, body: (text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text) as T };
   };
+
+  /** Runs a printed command in a shell, as a reviewer pastes it (asynchronously: this process serves the API). */
+  const shell = async (command: string) => JSON.parse((await promisify(execFile)('sh', ['-c', command], { encoding: 'utf8' })).stdout) as Record<string, unknown>;
 
   beforeAll(async () => {
     delete process.env['KAFKA_BROKERS'];
@@ -56,6 +61,30 @@ describe('embedded mesh: one process, no Kafka, no Postgres server', () => {
     const keys = (await call<Array<{ name: string; revokedAt: string | null }>>('GET', '/v1/api-keys', operatorKey)).body.filter((k) => k.name.startsWith('demo '));
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.every((k) => k.revokedAt !== null)).toBe(true);
+  });
+
+  it('the workflow demo pays the small invoice alone, leaves the large one for finance-ops, and the printed commands approve it to verified', async () => {
+    const lines: string[] = [];
+    const demo = await runWorkflowDemo(base, operatorKey, 'memory://', (line) => lines.push(line), 60000);
+    const printed = lines.join('\n');
+    expect(printed).toMatch(/inv-1001\s+1200 EUR\s+verified/);
+    expect(printed).toMatch(/inv-1003\s+7400 EUR\s+awaiting_approval\s+require_approval_by_policy/);
+    expect(demo.waiting).not.toBeNull();
+    const [list, approve] = demo.waiting!.commands;
+    expect(printed).toContain(list);
+    expect(printed).toContain(approve);
+    // A reviewer runs the printed commands as they are, in a shell.
+    const listed = (await shell(list)) as { items: Array<{ id: string; runId: string; digest: string; groups: string[] }> };
+    expect(listed.items).toEqual(expect.arrayContaining([expect.objectContaining({ id: demo.waiting!.approvalId, runId: demo.waiting!.runId, groups: expect.arrayContaining(['finance-ops']) })]));
+    const decided = await shell(approve);
+    expect(decided.status).toBe('approved');
+    await expectEventually(async () => {
+      const view = (await call<{ outcome: string; reasons: Array<{ code: string }> }>('GET', `/v1/runs/${demo.waiting!.runId}`, operatorKey)).body;
+      expect(view.outcome).toBe('verified');
+      expect(view.reasons.map((r) => r.code)).toEqual(['verified', 'read_back_matches']);
+    }, { timeoutMs: 30000, intervalMs: 200 });
+    // The approval was decided once: the same command again changes nothing.
+    expect(await shell(approve)).toMatchObject({ code: expect.stringMatching(/review_/) });
   });
 
   it('authenticates every API but /health, and counts each refusal', async () => {

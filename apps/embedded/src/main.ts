@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { ApiKeyStore, bootstrapGovmesh } from '@govmesh/nest-runtime';
+import { ApiKeyStore, bootstrapGovmesh, GOVMESH_CONFIG, type GovmeshConfig } from '@govmesh/nest-runtime';
 import { ALL_SERVICE_MODULES } from './modules';
-import { runDemo } from './demo';
+import { runDemo, runWorkflowDemo } from './demo';
 
 /**
  * The whole mesh in one process: all seven services, the in-process transport and the
@@ -21,7 +21,9 @@ async function main(): Promise<void> {
   const operatorKey = app.get(ApiKeyStore).operatorKey;
   if (process.env['GOVMESH_DEMO'] !== 'false' && operatorKey) {
     try {
-      await runDemo(base, operatorKey, (line) => process.stdout.write(`${line}\n`));
+      const print = (line: string) => process.stdout.write(`${line}\n`);
+      await runDemo(base, operatorKey, print);
+      await runWorkflowDemo(base, operatorKey, app.get<GovmeshConfig>(GOVMESH_CONFIG).dataDir, print);
     } catch (err) {
       logger.error(`demo failed: ${(err as Error).message}`);
     }
