@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import { sleep, summarize } from './stats';
 
 /**
@@ -48,18 +48,22 @@ export interface Received {
   outcome?: string;
 }
 
-/** Reads a result topic (own consumer group, from the beginning) and notes when each key arrived. */
-export class Collector {
+/**
+ * A kafkajs consumer in a group of its own that reads `topics` from the beginning and hands each
+ * batch to `eachBatch`. `start` resolves once it joined its group (the mock broker's first join
+ * takes ~3 s).
+ */
+export class TopicReader {
   private readonly consumer: Consumer;
-  readonly received = new Map<string, Received>();
 
   constructor(
     brokers: string,
-    private readonly topic: string,
-    private readonly options: { label: string; parseOutcome?: boolean },
+    private readonly topics: readonly string[],
+    label: string,
+    private readonly eachBatch: (batch: EachBatchPayload['batch']) => void,
   ) {
-    this.consumer = kafkaFor(brokers, `bench-collector-${options.label}`).consumer({
-      groupId: `bench-collector-${options.label}-${randomUUID().slice(0, 8)}`,
+    this.consumer = kafkaFor(brokers, `bench-${label}`).consumer({
+      groupId: `bench-${label}-${randomUUID().slice(0, 8)}`,
       maxWaitTimeInMs: 100,
       sessionTimeout: 6000,
       heartbeatInterval: 500,
@@ -67,31 +71,50 @@ export class Collector {
     });
   }
 
-  /** Resolves once the consumer joined its group (the mock broker's first join takes ~3 s). */
   async start(timeoutMs = 30000): Promise<void> {
     const joined = new Promise<void>((resolve) => this.consumer.on(this.consumer.events.GROUP_JOIN, () => resolve()));
     await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await this.consumer.run({
-      partitionsConsumedConcurrently: 3,
-      eachBatch: async ({ batch }) => {
-        const at = now();
-        for (const m of batch.messages) {
-          const key = m.key?.toString('utf8');
-          if (!key || this.received.has(key)) continue;
-          const entry: Received = { at };
-          if (this.options.parseOutcome && m.value) {
-            try {
-              entry.outcome = (JSON.parse(m.value.toString('utf8')) as { data?: { outcome?: string } }).data?.outcome;
-            } catch {
-              entry.outcome = 'unparseable';
-            }
+    for (const topic of this.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
+    await this.consumer.run({ partitionsConsumedConcurrently: 3, eachBatch: async ({ batch }) => this.eachBatch(batch) });
+    await Promise.race([joined, sleep(timeoutMs).then(() => Promise.reject(new Error(`consumer of ${this.topics.join(', ')} did not join its group within ${timeoutMs} ms`)))]);
+  }
+
+  async close(): Promise<void> {
+    await this.consumer.disconnect().catch(() => undefined);
+  }
+}
+
+/** Reads a result topic (own consumer group, from the beginning) and notes when each key arrived. */
+export class Collector {
+  private readonly reader: TopicReader;
+  readonly received = new Map<string, Received>();
+
+  constructor(
+    brokers: string,
+    topic: string,
+    private readonly options: { label: string; parseOutcome?: boolean },
+  ) {
+    this.reader = new TopicReader(brokers, [topic], `collector-${options.label}`, (batch) => {
+      const at = now();
+      for (const m of batch.messages) {
+        const key = m.key?.toString('utf8');
+        if (!key || this.received.has(key)) continue;
+        const entry: Received = { at };
+        if (this.options.parseOutcome && m.value) {
+          try {
+            entry.outcome = (JSON.parse(m.value.toString('utf8')) as { data?: { outcome?: string } }).data?.outcome;
+          } catch {
+            entry.outcome = 'unparseable';
           }
-          this.received.set(key, entry);
         }
-      },
+        this.received.set(key, entry);
+      }
     });
-    await Promise.race([joined, sleep(timeoutMs).then(() => Promise.reject(new Error(`collector on ${this.topic} did not join its group within ${timeoutMs} ms`)))]);
+  }
+
+  /** Resolves once the consumer joined its group. */
+  start(timeoutMs = 30000): Promise<void> {
+    return this.reader.start(timeoutMs);
   }
 
   /**
@@ -116,8 +139,8 @@ export class Collector {
     }
   }
 
-  async close(): Promise<void> {
-    await this.consumer.disconnect().catch(() => undefined);
+  close(): Promise<void> {
+    return this.reader.close();
   }
 }
 

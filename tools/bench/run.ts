@@ -2,22 +2,36 @@
  * `npm run bench`: the distributed mesh against a bare kafkajs relay chain with the same number
  * of hops, measured in one run on one machine. See tools/bench/README.md.
  */
-import { Cleanups, withTimeout } from './cleanup';
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { Client } from 'pg';
-import { TOPIC_REGISTRY, Topics } from '@govmesh/contracts';
-import { generateKeyPair, loadPrivateKey } from '@govmesh/signing';
-import { adminDatabaseUrl, createScratchDatabase, DistributedMesh, MESH_APPS, signedIntentCloudEvent, type AgentSigningKey, type MeshApp, type ScratchDatabase } from '@govmesh/testing';
-import { startTestBroker, type TestBroker } from '../kafka-test-broker';
-import type { RelayConfig } from './chain-relays';
+import { join } from 'node:path';
+import { Topics } from '@govmesh/contracts';
+import { adminDatabaseUrl, MESH_APPS, signedIntentCloudEvent, type ScratchDatabase } from '@govmesh/testing';
+import {
+  benchAgent,
+  BenchSession,
+  CHAIN_CONCURRENCY,
+  CHAIN_PARTITIONS,
+  chainLayout,
+  CORES,
+  envInt,
+  HOP_OWNER,
+  RUN_FLOW as FLOW,
+  meshCpuGroups,
+  meshEnvFromBenchEnv,
+  otherCpu,
+  othersText,
+  prepare,
+  printFooter,
+  ROOT,
+  startChain,
+  startMesh,
+  waitForAudit,
+  watchApps,
+} from './harness';
 import { Collector, now, Publisher, runPhase, toEpochMs, type PhaseResult, type PhaseSpec } from './load';
 import {
   cpuDelta,
   cpuSnapshot,
-  findAppPids,
   PgActivitySampler,
   pgWork,
   pgWorkDelta,
@@ -32,17 +46,7 @@ import {
 import { ProfileControl, summarizeProfile, type ProfileSummary } from './profile';
 import { fmt, ms, pct, sleep, summarize, table } from './stats';
 
-const ROOT = resolve(__dirname, '../..');
-const T0 = Date.now();
-
 // ------------------------------------------------------------------------------------ config
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const v = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number (got "${raw}")`);
-  return v;
-}
 
 const N = Math.round(envInt('BENCH_N', 1000));
 const CONFIG = {
@@ -67,11 +71,7 @@ const CONFIG = {
   /** CPU-profile every app during the full-speed phase (adds overhead: not for comparing figures). */
   profile: process.env['BENCH_PROFILE'] === '1',
   skipBuild: process.env['BENCH_SKIP_BUILD'] === '1',
-  meshEnv: Object.fromEntries(
-    Object.entries(process.env)
-      .filter(([k, v]) => k.startsWith('BENCH_MESH_') && v !== undefined)
-      .map(([k, v]) => [k.slice('BENCH_MESH_'.length), v as string]),
-  ),
+  meshEnv: meshEnvFromBenchEnv(),
 };
 if (!CONFIG.rateFractions.includes(0.25)) CONFIG.rateFractions.unshift(0.25);
 if (CONFIG.only && CONFIG.only !== 'mesh' && CONFIG.only !== 'chain') throw new Error('BENCH_ONLY accepts "mesh" or "chain"');
@@ -82,46 +82,19 @@ if (CONFIG.only === 'mesh' && !CONFIG.chainMax) throw new Error('BENCH_ONLY=mesh
  * agent version the bench registers on the mesh with its bootstrap operator key. The chain
  * forwards the same signed bytes (it checks nothing).
  */
-const AGENT_PAIR = generateKeyPair();
-const AGENT: AgentSigningKey = { agentId: 'support-assistant', version: `bench-${T0}`, publicKey: AGENT_PAIR.publicKey, privateKey: loadPrivateKey(AGENT_PAIR.privateKeySeed) };
+const session = new BenchSession(CONFIG.timeLimitS);
+const { out, log } = session;
+const { pair: AGENT_PAIR, key: AGENT } = benchAgent('support-assistant', `bench-${session.t0}`);
 const intentMessage = (id: string) => ({ key: id, value: signedIntentCloudEvent(AGENT, { intentId: id, task: 'Status of acc-001 please', input: { accountId: 'acc-001' } }) });
 /** Sent on /metrics scrapes when the apps get BENCH_MESH_GOVMESH_METRICS_TOKEN (/metrics is open otherwise). */
 const METRICS_TOKEN = CONFIG.meshEnv['GOVMESH_METRICS_TOKEN'];
 
-const PARTITIONS = 6;
-const CONCURRENCY = 3;
-const HOPS = 12;
-/** Which mesh service performs hop i (consume topic i, produce topic i+1) of one intent's flow. */
-const HOP_OWNER = ['policy', 'orchestrator', 'context', 'orchestrator', 'model-router', 'orchestrator', 'policy', 'orchestrator', 'tool-gateway', 'orchestrator', 'verifier', 'orchestrator'];
-/** Event types of one run in flow order, with the service that emits each. */
-const FLOW: Array<[string, string]> = [
-  ['govmesh.intent.submitted.v1', 'bench publisher'],
-  ['govmesh.intent.decided.v1', 'policy'],
-  ['govmesh.context.requested.v1', 'orchestrator'],
-  ['govmesh.context.retrieved.v1', 'context'],
-  ['govmesh.model.requested.v1', 'orchestrator'],
-  ['govmesh.model.completed.v1', 'model-router'],
-  ['govmesh.action.proposed.v1', 'orchestrator'],
-  ['govmesh.action.decided.v1', 'policy'],
-  ['govmesh.tool.requested.v1', 'orchestrator'],
-  ['govmesh.tool.executed.v1', 'tool-gateway'],
-  ['govmesh.verification.requested.v1', 'orchestrator'],
-  ['govmesh.verification.completed.v1', 'verifier'],
-  ['govmesh.run.completed.v1', 'orchestrator'],
-];
+const PARTITIONS = CHAIN_PARTITIONS;
+const CONCURRENCY = CHAIN_CONCURRENCY;
+const HOPS = HOP_OWNER.length;
 
-// ------------------------------------------------------------------------------------ logging, cleanup
-
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const log = (line: string) => out(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
-const remainingMs = () => CONFIG.timeLimitS * 1000 - (Date.now() - T0);
-/** A drain timeout that leaves `reserveMs` of the global budget for what follows. */
-const boundedTimeout = (wantedMs: number, reserveMs = 60000) => Math.max(5000, Math.min(wantedMs, remainingMs() - reserveMs));
-
-const cleanups = new Cleanups(log);
-const trackedPids = cleanups.pids;
-const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.add(name, fn);
-const cleanup = () => cleanups.runAll();
+const boundedTimeout = (wantedMs: number, reserveMs?: number) => session.boundedTimeout(wantedMs, reserveMs);
+const onCleanup = (name: string, fn: () => Promise<unknown>) => session.onCleanup(name, fn);
 
 // ------------------------------------------------------------------------------------ results state
 
@@ -176,89 +149,7 @@ function rateOf(key: string, chainMax: number): number | undefined {
   return Number(key.slice(1)) * chainMax;
 }
 
-// ------------------------------------------------------------------------------------ setup steps
-
-function buildApps(): void {
-  if (CONFIG.skipBuild) {
-    log('BENCH_SKIP_BUILD=1: using the existing dist/apps bundles');
-    DistributedMesh.assertBuilt();
-    return;
-  }
-  log('building the apps (nx run-many -t build --projects=tag:type:app; cached when unchanged)');
-  const nxPackage = require.resolve('nx/package.json', { paths: [ROOT] });
-  const bin = (JSON.parse(readFileSync(nxPackage, 'utf8')) as { bin: Record<string, string> }).bin['nx'];
-  execFileSync(process.execPath, [join(dirname(nxPackage), bin), 'run-many', '-t', 'build', '--projects=tag:type:app', '--output-style=static'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, NX_DAEMON: 'false' },
-    timeout: 300000,
-  });
-  DistributedMesh.assertBuilt();
-}
-
-async function describeMachine(): Promise<void> {
-  const cpus = os.cpus();
-  const nproc = typeof os.availableParallelism === 'function' ? os.availableParallelism() : cpus.length;
-  let pg = 'unknown';
-  const admin = new Client({ connectionString: adminDatabaseUrl(), connectionTimeoutMillis: 5000 });
-  try {
-    await admin.connect();
-    const [{ version }] = (await admin.query<{ version: string }>('SELECT version()')).rows;
-    const settings = (await admin.query<{ name: string; setting: string }>(`SELECT name, setting FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'max_connections', 'shared_buffers')`)).rows;
-    pg = `${version.split(' on ')[0]}; ${settings.map((s) => `${s.name}=${s.setting}`).join(', ')}`;
-  } catch (err) {
-    throw new Error(`the benchmark needs Postgres at ${adminDatabaseUrl()} (set TEST_DATABASE_ADMIN_URL): ${(err as Error).message}`);
-  } finally {
-    await admin.end().catch(() => undefined);
-  }
-  const kafkajs = (JSON.parse(readFileSync(require.resolve('kafkajs/package.json'), 'utf8')) as { version: string }).version;
-  state.machine = [
-    `machine:  nproc=${nproc}, ${cpus[0]?.model ?? 'unknown cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}`,
-    `node:     ${process.version}, kafkajs ${kafkajs}`,
-    `postgres: ${pg} (127.0.0.1, shared by all seven services, same machine)`,
-    'broker:   librdkafka mock cluster (tools/kafka-test-broker), 1 in-memory broker on 127.0.0.1, one instance for the chain and a',
-    '          fresh one for the mesh. Its figures are relative (mesh vs chain on the same broker), not Kafka performance.',
-  ];
-  for (const line of state.machine) log(line);
-  const idle = await machineBusyOver(2000);
-  if (idle.busy !== undefined && idle.busy > 0.15) {
-    const note = `the machine was ${pct(idle.busy)} busy before the benchmark started${othersText(idle.others)}: the figures below may be disturbed`;
-    state.notes.push(note);
-    log(`WARNING ${note}`);
-  }
-}
-
-async function machineBusyOver(windowMs: number): Promise<{ busy?: number; others: Array<{ comm: string; seconds: number }> }> {
-  const a = cpuSnapshot([{ name: 'bench', pids: [process.pid] }]);
-  await sleep(windowMs);
-  const d = cpuDelta(a, cpuSnapshot([{ name: 'bench', pids: [process.pid] }]));
-  return { busy: d.machineBusy, others: d.others };
-}
-
-function forkRelays(name: string, config: RelayConfig): { child: ChildProcess; ready: Promise<number> } {
-  const child = fork(join(__dirname, 'chain-relays.ts'), [], {
-    cwd: ROOT,
-    execArgv: ['-r', '@swc-node/register'],
-    env: { ...process.env, BENCH_RELAY_CONFIG: JSON.stringify(config) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  if (child.pid) trackedPids.add(child.pid);
-  const ready = new Promise<number>((resolveReady, reject) => {
-    child.on('message', (m: { type?: string; pid?: number }) => m?.type === 'ready' && resolveReady(m.pid ?? child.pid ?? 0));
-    child.once('exit', (code) => reject(new Error(`relay process ${name} exited with code ${code} before it was ready`)));
-  });
-  return { child, ready };
-}
-
-function chainLayout(): Array<{ name: string; hops: number[] }> {
-  if (CONFIG.chainProcs === 'services') {
-    const byOwner = new Map<string, number[]>();
-    HOP_OWNER.forEach((owner, hop) => byOwner.set(owner, [...(byOwner.get(owner) ?? []), hop]));
-    return [...byOwner].map(([name, hops]) => ({ name, hops }));
-  }
-  const procs = Math.max(1, Math.min(HOPS, Math.round(Number(CONFIG.chainProcs)) || 1));
-  return Array.from({ length: procs }, (_, p) => ({ name: `relays-${p + 1}`, hops: Array.from({ length: HOPS }, (_, h) => h).filter((h) => h % procs === p) }));
-}
+// ------------------------------------------------------------------------------------ phases
 
 function specFor(key: string, prefix: string, rate: number | undefined, drainMs: number): PhaseSpec {
   const count = rate ? Math.max(1, Math.min(CONFIG.rateN, Math.round(rate * CONFIG.rateSeconds))) : CONFIG.n;
@@ -274,39 +165,8 @@ function describeResult(who: string, r: PhaseResult): string {
 // ------------------------------------------------------------------------------------ the bare chain
 
 async function runChain(): Promise<void> {
-  const topics = Array.from({ length: HOPS + 1 }, (_, i) => `bench.chain.${String(i).padStart(2, '0')}`);
-  log(`chain: starting its own mock broker with ${topics.length} topics x ${PARTITIONS} partitions`);
-  const broker: TestBroker = await startTestBroker({ topics: topics.map((name) => ({ name, partitions: PARTITIONS })) });
-  trackedPids.add(broker.pid);
-  const stopBroker = onCleanup('chain broker', () => broker.stop());
-
-  const layout = chainLayout();
-  log(`chain: ${HOPS} relays in ${layout.length} child processes (${layout.map((l) => `${l.name}: hops ${l.hops.join(',')}`).join('; ')})`);
-  const relays = layout.map((l) =>
-    forkRelays(l.name, {
-      name: l.name,
-      brokers: broker.bootstrap,
-      hops: l.hops.map((h) => ({ from: topics[h], to: topics[h + 1], groupId: `bench-chain-hop-${String(h).padStart(2, '0')}` })),
-      partitionsConsumedConcurrently: CONCURRENCY,
-      sessionTimeoutMs: 6000,
-      maxWaitTimeInMs: 100,
-    }),
-  );
-  const stopRelays = onCleanup('chain relays', async () => {
-    await Promise.all(
-      relays.map(async ({ child }) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((r) => child.once('exit', r));
-        if (child.connected) child.send({ type: 'stop' });
-        const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
-  });
-  const relayPids = await withTimeout(Promise.all(relays.map((r) => r.ready)), 90000, 'starting the relay processes');
-  const relayGroups: CpuGroup[] = layout.map((l, i) => ({ name: `relay ${l.name} (${l.hops.length} hop${l.hops.length > 1 ? 's' : ''})`, pids: [relayPids[i]] }));
-  log(`chain: all relays joined their groups (pids ${relayPids.join(', ')})`);
+  const chain = await startChain(session, chainLayout(CONFIG.chainProcs));
+  const { broker, topics } = chain;
 
   const publisher = new Publisher(broker.bootstrap, 'chain');
   const collector = new Collector(broker.bootstrap, topics[HOPS], { label: 'chain' });
@@ -320,11 +180,7 @@ async function runChain(): Promise<void> {
   // The chain forwards the same bytes the mesh gets as an intent, signature included.
   const message = intentMessage;
   const io = { publisher, collector, topic: topics[0], message, log };
-  const cpuGroups: CpuGroup[] = [
-    ...relayGroups,
-    { name: 'broker (chain)', pids: [broker.pid] },
-    { name: 'bench (publisher+collector)', pids: [process.pid] },
-  ];
+  const cpuGroups: CpuGroup[] = [...chain.cpuGroups, { name: 'bench (publisher+collector)', pids: [process.pid] }];
 
   log(`chain: warm-up with ${CONFIG.warmup} messages`);
   const warm = await runPhase({ phase: 'warm-up', count: CONFIG.warmup, prefix: 'chain-warmup', chunk: CONFIG.chunk, drainTimeoutMs: 60000 }, io);
@@ -347,26 +203,11 @@ async function runChain(): Promise<void> {
 
   // Stop the chain completely before the mesh starts, so they never compete for the CPU.
   await closeClients();
-  await stopRelays();
-  await stopBroker();
+  await chain.stop();
   log('chain: stopped');
 }
 
 // ------------------------------------------------------------------------------------ the mesh
-
-async function waitForAudit(db: ScratchDatabase, ids: string[], expected: number, timeoutMs: number): Promise<number | undefined> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      const [{ n }] = await db.query<{ n: string }>('SELECT count(*) AS n FROM telemetry.audit_records WHERE run_id = ANY($1)', [ids]);
-      if (Number(n) >= expected) return (Date.now() - started) / 1000;
-    } catch {
-      // the table appears with telemetry's migrations
-    }
-    if (Date.now() - started > timeoutMs) return undefined;
-    await sleep(500);
-  }
-}
 
 async function hopGaps(db: ScratchDatabase, result: PhaseResult, collector: Collector): Promise<MeshDiagnostics['hopGaps']> {
   const rows = await db.query<{ run_id: string; type: string; occurred_at: Date }>('SELECT run_id, type, occurred_at FROM telemetry.audit_records WHERE run_id = ANY($1)', [result.ids]);
@@ -394,58 +235,16 @@ async function hopGaps(db: ScratchDatabase, result: PhaseResult, collector: Coll
   return rowsOut.map((r) => ({ event: r.event, by: r.by, p50: r.p50, p99: r.p99 }));
 }
 
-/**
- * Checks every app's /health (and that its process is alive) every 5 s. After 4 failures in a
- * row, or an exit, `failure` explains which app and shows the end of its log, so the phase stops
- * instead of waiting out its drain timeout behind a dead or hung service.
- */
-function watchApps(apps: readonly string[], pids: Map<string, number>, url: (app: MeshApp) => string, logDir: string): { readonly failure?: string; stop(): void } {
-  const misses = new Map<string, number>();
-  const state: { failure?: string; stop(): void } = { stop: () => clearInterval(timer) };
-  const tailOf = (app: string) => {
-    try {
-      const text = readFileSync(join(logDir, `${app}.log`), 'utf8').replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
-      return text.trim().split('\n').slice(-15).map((l) => `      | ${l}`).join('\n');
-    } catch {
-      return '      | (no log)';
-    }
-  };
-  const timer = setInterval(() => {
-    for (const app of apps) {
-      const pid = pids.get(app);
-      if (pid && !existsSync(`/proc/${pid}`) && process.platform === 'linux') {
-        state.failure ??= `mesh app ${app} (pid ${pid}) exited; end of ${join(logDir, `${app}.log`)}:\n${tailOf(app)}`;
-        continue;
-      }
-      fetch(`${url(app as MeshApp)}/health`, { signal: AbortSignal.timeout(5000) })
-        .then((res) => {
-          if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-          misses.set(app, 0);
-        })
-        .catch(() => {
-          const n = (misses.get(app) ?? 0) + 1;
-          misses.set(app, n);
-          if (n >= 4) state.failure ??= `mesh app ${app} has not answered /health for ${n * 5} s (hung or overloaded); end of ${join(logDir, `${app}.log`)}:\n${tailOf(app)}`;
-        });
-    }
-  }, 5000);
-  return state;
+/** BENCH_PG_SYNCHRONOUS_COMMIT on the scratch database, before the apps connect. */
+async function setSynchronousCommit(db: ScratchDatabase): Promise<void> {
+  if (!CONFIG.pgSynchronousCommit) return;
+  if (!/^(on|off|local|remote_write|remote_apply)$/.test(CONFIG.pgSynchronousCommit)) throw new Error('BENCH_PG_SYNCHRONOUS_COMMIT must be on|off|local|remote_write|remote_apply');
+  await db.query(`ALTER DATABASE "${db.name}" SET synchronous_commit = ${CONFIG.pgSynchronousCommit}`);
+  state.notes.push(`the scratch database ran with synchronous_commit=${CONFIG.pgSynchronousCommit} (BENCH_PG_SYNCHRONOUS_COMMIT)`);
+  log(`mesh: synchronous_commit=${CONFIG.pgSynchronousCommit} for the scratch database`);
 }
 
 async function runMesh(chainMax: number): Promise<void> {
-  log('mesh: starting a mock broker with the registry topics and a scratch database');
-  const broker = await startTestBroker({ topics: TOPIC_REGISTRY.map((t) => ({ name: t.name, partitions: t.partitions })) });
-  trackedPids.add(broker.pid);
-  onCleanup('mesh broker', () => broker.stop());
-  const db = await createScratchDatabase('bench');
-  onCleanup('scratch database', () => db.drop());
-  log(`mesh: database ${db.name}`);
-  if (CONFIG.pgSynchronousCommit) {
-    if (!/^(on|off|local|remote_write|remote_apply)$/.test(CONFIG.pgSynchronousCommit)) throw new Error('BENCH_PG_SYNCHRONOUS_COMMIT must be on|off|local|remote_write|remote_apply');
-    await db.query(`ALTER DATABASE "${db.name}" SET synchronous_commit = ${CONFIG.pgSynchronousCommit}`);
-    state.notes.push(`the scratch database ran with synchronous_commit=${CONFIG.pgSynchronousCommit} (BENCH_PG_SYNCHRONOUS_COMMIT)`);
-    log(`mesh: synchronous_commit=${CONFIG.pgSynchronousCommit} for the scratch database`);
-  }
   const apps = MESH_APPS.filter((a) => !(CONFIG.skipTelemetry && a === 'telemetry'));
   if (CONFIG.skipTelemetry) state.notes.push('telemetry was NOT started (BENCH_SKIP_TELEMETRY=1): no audit chain, no per-step breakdown');
 
@@ -456,22 +255,9 @@ async function runMesh(chainMax: number): Promise<void> {
     state.notes.push(`apps were CPU-profiled during the full-speed phase (BENCH_PROFILE=1): profiling slows them, compare figures only between profiled runs`);
   }
   const meshEnv = { ...CONFIG.meshEnv, ...(profiler ? profiler.env(CONFIG.meshEnv['NODE_OPTIONS']) : {}) };
-  const mesh = new DistributedMesh({ brokers: broker.bootstrap, databaseUrl: db.url, label, env: meshEnv });
+  const running = await startMesh(session, { label, apps, env: meshEnv, prepareDb: setSynchronousCommit });
+  const { broker, db, mesh, pids } = running;
   state.logDir = mesh.logDir;
-  onCleanup('mesh processes', () => mesh.stop());
-  if (Object.keys(meshEnv).length > 0) log(`mesh: extra env ${JSON.stringify(meshEnv)}`);
-  log(`mesh: starting ${apps.length} app processes (logs in ${mesh.logDir})`);
-  const startPromise = mesh.start(apps);
-  // Track pids while they start so even a failed start leaves nothing behind.
-  const tracker = setInterval(() => findAppPids(apps).forEach((pid) => trackedPids.add(pid)), 500);
-  try {
-    await startPromise;
-  } finally {
-    clearInterval(tracker);
-  }
-  const pids = findAppPids(apps);
-  pids.forEach((pid) => trackedPids.add(pid));
-  log(`mesh: all apps healthy (${[...pids].map(([a, p]) => `${a}=${p}`).join(', ')})`);
 
   const publisher = new Publisher(broker.bootstrap, 'mesh');
   const collector = new Collector(broker.bootstrap, Topics.results, { label: 'mesh', parseOutcome: true });
@@ -493,12 +279,7 @@ async function runMesh(chainMax: number): Promise<void> {
   onCleanup('health watchdog', async () => watchdog.stop());
   const io = { publisher, collector, topic: Topics.intents, message, expectOutcome: 'verified', log, abort: () => watchdog.failure };
   const urls = new Map(apps.map((app) => [app, mesh.url(app)] as [string, string]));
-  const cpuGroups: CpuGroup[] = [
-    ...apps.filter((a) => pids.has(a)).map((a) => ({ name: a, pids: [pids.get(a)!] })),
-    { name: 'postgres (all backends)', comm: 'postgres' },
-    { name: 'broker (mesh)', pids: [broker.pid] },
-    { name: 'bench (publisher+collector)', pids: [process.pid] },
-  ];
+  const cpuGroups: CpuGroup[] = meshCpuGroups(running, apps);
 
   log(`mesh: warm-up with ${CONFIG.warmup} intents (the first consumer-group joins take a few seconds)`);
   const warm = await runPhase({ phase: 'warm-up', count: CONFIG.warmup, prefix: `mesh-warmup`, chunk: CONFIG.chunk, drainTimeoutMs: boundedTimeout(120000) }, io);
@@ -580,7 +361,7 @@ function report(partial: string | undefined): void {
   for (const line of state.machine) out(line);
   out(
     `chain:    ${HOPS} kafkajs relays (one consumer group each, eachBatch, partitionsConsumedConcurrently ${CONCURRENCY}, maxWaitTimeInMs 100, acks -1)` +
-      ` in ${chainLayout().length} child processes (BENCH_CHAIN_PROCS=${CONFIG.chainProcs})`,
+      ` in ${chainLayout(CONFIG.chainProcs).length} child processes (BENCH_CHAIN_PROCS=${CONFIG.chainProcs})`,
   );
   out('mesh:     7 app processes from dist/apps (telemetry included), each with the keys its service needs (generated for the run), scratch');
   out('          Postgres database, plain kafkajs producer -> govmesh.intents (each intent Ed25519-signed with the key the bench registered');
@@ -703,27 +484,7 @@ function report(partial: string | undefined): void {
     }
   }
 
-  const findings = summarizeFindings();
-  if (findings.length > 0) {
-    out();
-    out('Findings');
-    for (const f of findings) out(`  - ${f}`);
-  }
-  for (const n of state.notes) out(`NOTE: ${n}`);
-  if (state.logDir) out(`mesh logs: ${state.logDir}`);
-  out();
-}
-
-function othersText(others: Array<{ comm: string; seconds: number }>): string {
-  const top = others.filter((o) => o.seconds >= 0.05).slice(0, 4);
-  return top.length ? ` (top other processes: ${top.map((o) => `${o.comm} ${o.seconds.toFixed(2)} s`).join(', ')})` : '';
-}
-
-/** CPU seconds the machine spent outside the measured processes (kernel, other programs) during a phase. */
-function otherCpu(d: { wallSeconds: number; machineBusy?: number; cpu: CpuRow[] }): number | undefined {
-  if (d.machineBusy === undefined) return undefined;
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(0, d.machineBusy * cores * d.wallSeconds - d.cpu.reduce((s, c) => s + c.seconds, 0));
+  printFooter(out, summarizeFindings(), state.notes, state.logDir);
 }
 
 function summarizeFindings(): string[] {
@@ -741,8 +502,7 @@ function summarizeFindings(): string[] {
     if (mFull && mFull.done > 0) {
       const meshCpu = d.cpu.filter((c) => !c.name.startsWith('bench')).reduce((s, c) => s + c.seconds, 0);
       const perRun = (meshCpu / mFull.done) * 1000;
-      const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-      let text = `CPU per intent at full speed: mesh ${perRun.toFixed(1)} ms (apps + Postgres + broker), i.e. a ceiling of ~${fmt((cores * 1000) / perRun)} intents/s on ${cores} cores`;
+      let text = `CPU per intent at full speed: mesh ${perRun.toFixed(1)} ms (apps + Postgres + broker), i.e. a ceiling of ~${fmt((CORES * 1000) / perRun)} intents/s on ${CORES} cores`;
       if (cDiag && cFull && cFull.done > 0) {
         const chainPer = (cDiag.cpu.filter((c) => !c.name.startsWith('bench')).reduce((s, c) => s + c.seconds, 0) / cFull.done) * 1000;
         text += `; chain ${chainPer.toFixed(2)} ms per message (relays + broker): the mesh spends ${fmt(perRun / chainPer)}x more CPU per message`;
@@ -761,41 +521,14 @@ function summarizeFindings(): string[] {
 
 // ------------------------------------------------------------------------------------ main
 
-let finished = false;
-
-async function abort(reason: string, code: number): Promise<never> {
-  if (!finished) {
-    finished = true;
-    log(`stopping: ${reason}`);
-    try {
-      report(reason);
-    } catch (err) {
-      log(`report failed: ${(err as Error).message}`);
-    }
-  }
-  await withTimeout(cleanup(), 60000, 'cleanup').catch((err) => log((err as Error).message));
-  process.exit(code);
-}
-
 async function main(): Promise<void> {
-  const limit = setTimeout(() => void abort(`global time limit of ${CONFIG.timeLimitS} s reached`, 2), CONFIG.timeLimitS * 1000);
-  process.once('SIGINT', () => void abort('interrupted (SIGINT)', 130));
-  process.once('SIGTERM', () => void abort('terminated (SIGTERM)', 143));
-  await describeMachine();
-  buildApps();
+  await prepare(log, CONFIG.skipBuild, state);
   if (CONFIG.only === 'mesh') {
     log(`BENCH_ONLY=mesh: no chain measurement; its max is taken as ${CONFIG.chainMax} msg/s (BENCH_CHAIN_MAX)`);
     state.notes.push(`chain not measured in this run (BENCH_ONLY=mesh); rates derived from BENCH_CHAIN_MAX=${CONFIG.chainMax}`);
   } else await runChain();
   if (CONFIG.only === 'chain') state.notes.push('mesh not measured in this run (BENCH_ONLY=chain)');
   else await runMesh(CONFIG.only === 'mesh' ? CONFIG.chainMax! : state.chain.get('full')!.throughput);
-  clearTimeout(limit);
-  finished = true;
-  log('done; cleaning up');
-  await withTimeout(cleanup(), 60000, 'cleanup').catch((err) => log((err as Error).message));
-  report(undefined);
-  process.exit(0);
 }
 
-main().catch((err) => void abort(`failed: ${(err as Error).stack ?? err}`, 1));
-
+session.run(main, report);

@@ -69,6 +69,8 @@ export interface MeshIntent {
   input?: Record<string, unknown>;
   /** Defaults to now. */
   submittedAt?: string;
+  /** The workflow to run, by id (IntentSubmitted `workflow`); signed with the rest of `data`. */
+  workflow?: string;
 }
 
 /**
@@ -84,6 +86,7 @@ export function signedIntentCloudEvent(key: AgentSigningKey, intent: MeshIntent)
     task: intent.task,
     ...(intent.input !== undefined ? { input: intent.input } : {}),
     submittedAt: intent.submittedAt ?? new Date().toISOString(),
+    ...(intent.workflow !== undefined ? { workflow: intent.workflow } : {}),
   };
   return JSON.stringify({
     specversion: '1.0',
