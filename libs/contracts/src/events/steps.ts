@@ -107,6 +107,8 @@ export const ToolExecutedV1 = Type.Object(
     output: Type.Optional(JsonObject),
     claim: Type.Optional(RecordClaim),
     reasons: Type.Array(Reason),
+    /** A failure that may succeed when tried again (the system was unavailable, the call timed out on an idempotent tool); absent or false: trying again will not help. */
+    retryable: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

@@ -107,8 +107,18 @@ class Driver {
     return this.send({ kind: 'action_decided', execId: this.execId, effect, reasons: [{ code: `policy_${effect}`, message: effect }], policyVersion: 'p1', ...(effect === 'allow' ? { grant: GRANT } : {}), ...extra });
   }
 
-  executed(status: 'succeeded' | 'failed' | 'rejected' = 'succeeded', withClaim: ClaimRef | null = claim()) {
-    return this.send({ kind: 'tool_executed', execId: this.execId, status, output: status === 'succeeded' ? { ok: true } : undefined, ...(withClaim && status === 'succeeded' ? { claim: withClaim } : {}), reasons: status === 'succeeded' ? [] : [{ code: `tool_${status}`, message: status }], executionId: 'ex-1' });
+  /** A failure is retryable unless told otherwise (the gateway's `retryable`). */
+  executed(status: 'succeeded' | 'failed' | 'rejected' = 'succeeded', withClaim: ClaimRef | null = claim(), retryable = true) {
+    return this.send({
+      kind: 'tool_executed',
+      execId: this.execId,
+      status,
+      output: status === 'succeeded' ? { ok: true } : undefined,
+      ...(withClaim && status === 'succeeded' ? { claim: withClaim } : {}),
+      reasons: status === 'succeeded' ? [] : [{ code: `tool_${status}`, message: status }],
+      executionId: 'ex-1',
+      ...(status === 'failed' ? { retryable } : {}),
+    });
   }
 
   verified(verdict: 'confirmed' | 'mismatch' | 'not_found' | 'unsupported' = 'confirmed') {
@@ -278,6 +288,16 @@ describe('the seed workflows', () => {
       expect(d.kinds()).not.toContain('review_requested');
       d.decided('allow');
       expect(d.cmd('execute_tool').idempotencyKey).toBe(`${RUN_ID}/pay#4`);
+    });
+
+    it('does not retry a failure the gateway calls final: a human decides at once', async () => {
+      const d = await toPayment(1200);
+      d.decided('allow');
+      d.executed('failed', null, false);
+      expect(d.last.timers.map((t) => t.purpose)).not.toContain('retry');
+      expect(d.run.status).toBe('escalated');
+      expect(d.review).toMatchObject({ kind: 'escalation', escalationCase: 'tool_failed' });
+      expect(d.last.timeline.map((l) => l.kind)).not.toContain('retry_scheduled');
     });
 
     it('starts an approval above 50,000 at finance-leads: finance-ops may not decide it', async () => {

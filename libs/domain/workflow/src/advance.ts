@@ -42,7 +42,7 @@ export type WorkflowInput =
       output?: Record<string, unknown>;
     }
   | { kind: 'action_decided'; execId: string; effect: 'allow' | 'deny' | 'require_approval' | 'escalate'; reasons: Reason[]; policyVersion: string; grant?: unknown; approvers?: string[]; effectiveTier?: string }
-  | { kind: 'tool_executed'; execId: string; status: 'succeeded' | 'failed' | 'rejected'; output?: Record<string, unknown>; claim?: ClaimRef; reasons: Reason[]; executionId: string }
+  | { kind: 'tool_executed'; execId: string; status: 'succeeded' | 'failed' | 'rejected'; output?: Record<string, unknown>; claim?: ClaimRef; reasons: Reason[]; executionId: string; retryable?: boolean }
   | { kind: 'verification_completed'; execId: string; verdict: 'confirmed' | 'mismatch' | 'not_found' | 'unsupported'; observed?: Record<string, unknown>; reasons: Reason[] }
   | { kind: 'timer'; timerId: string; purpose: TimerPurpose; payload: Record<string, unknown> }
   | {
@@ -764,7 +764,11 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
           return out;
         }
         if (reply.status === 'failed') {
-          attemptFailed(step, reply.reasons.length ? reply.reasons : [{ code: 'tool_failed', message: 'the tool failed' }], 'tool_failed', { tool: { name: c.action?.tool, executionId: reply.executionId, reasons: reply.reasons } });
+          const reasons = reply.reasons.length ? reply.reasons : [{ code: 'tool_failed', message: 'the tool failed' }];
+          const detail = { tool: { name: c.action?.tool, executionId: reply.executionId, reasons: reply.reasons, retryable: reply.retryable === true } };
+          // Only a failure the gateway calls retryable is tried again; any other goes to a human at once.
+          if (reply.retryable === true) attemptFailed(step, reasons, 'tool_failed', detail);
+          else escalate('tool_failed', reasons, detail);
           return out;
         }
         run.result = reply.output ?? {};

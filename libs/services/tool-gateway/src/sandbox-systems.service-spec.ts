@@ -126,7 +126,7 @@ describe('tool gateway: the seed workflows\' sandbox systems of record', () => {
     it('an unavailable ERP fails with the retryable system_unavailable and changes nothing', async () => {
       const runId = `r-${randomUUID()}`;
       await h.send(request(runId, 'invoices.approve_payment', { invoiceId: 'inv-1010', amount: 640, currency: 'EUR' }, `${runId}:exec-1`));
-      expect(results(runId)[0].data).toMatchObject({ status: 'failed', reasons: [{ code: 'system_unavailable' }] });
+      expect(results(runId)[0].data).toMatchObject({ status: 'failed', reasons: [{ code: 'system_unavailable' }], retryable: true });
       expect(results(runId)[0].data.claim).toBeUndefined();
       expect(await invoice('inv-1010')).toEqual({ status: 'open', payments: 0 });
     });
@@ -168,7 +168,10 @@ describe('tool gateway: the seed workflows\' sandbox systems of record', () => {
     });
 
     it('invoices.approve_payment refuses an amount or currency other than the invoice\'s, and an invoice already approved', async () => {
-      expect((await execute('invoices.approve_payment', { invoiceId: 'inv-1007', amount: 12000, currency: 'EUR' })).reasons[0].code).toBe('amount_mismatch');
+      const mismatch = await execute('invoices.approve_payment', { invoiceId: 'inv-1007', amount: 12000, currency: 'EUR' });
+      // Trying again will not help: the failure is final, and a workflow escalates it at once.
+      expect(mismatch).toMatchObject({ status: 'failed', reasons: [{ code: 'amount_mismatch' }] });
+      expect(mismatch.retryable).toBeUndefined();
       expect((await execute('invoices.approve_payment', { invoiceId: 'inv-1007', amount: 12500, currency: 'USD' })).reasons[0].code).toBe('currency_mismatch');
       expect((await execute('invoices.approve_payment', { invoiceId: 'inv-9999', amount: 1, currency: 'EUR' })).reasons[0].code).toBe('invoice_not_found');
       expect(await invoice('inv-1007')).toEqual({ status: 'open', payments: 0 });

@@ -26,7 +26,7 @@ const TICKET_ID = { type: 'string', pattern: '^tkt-[0-9]{3,12}$' };
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
 const TICKET_STATUSES = ['open', 'triaged', 'closed'] as const;
 
-const failed = (code: string, message: string): ToolResult => ({ status: 'failed', reasons: [{ code, message }] });
+const failed = (code: string, message: string, retryable = false): ToolResult => ({ status: 'failed', reasons: [{ code, message }], ...(retryable ? { retryable } : {}) });
 
 /** Thrown inside a sandbox transaction to roll it back and answer the result instead. */
 class Refusal extends Error {
@@ -138,7 +138,7 @@ const approvePayment: ToolDefinition = {
       `UPDATE "sandbox"."invoices" SET unavailable_calls = CASE WHEN unavailable_calls > 0 THEN unavailable_calls - 1 ELSE unavailable_calls END WHERE id = $1 AND unavailable_calls <> 0 RETURNING id`,
       [invoiceId],
     );
-    if (unavailable.length > 0) return failed('system_unavailable', `the sandbox ERP is unavailable for invoice ${invoiceId}; nothing changed, the call may be retried`);
+    if (unavailable.length > 0) return failed('system_unavailable', `the sandbox ERP is unavailable for invoice ${invoiceId}; nothing changed, the call may be retried`, true);
     return writeOnce(sandbox, approvePayment.name, invoiceId, call, async (m) => {
       const [row] = (await queryRows(m, `${INVOICE_SELECT} FOR UPDATE OF i`, [invoiceId])) as InvoiceRow[];
       if (!row) return failed('invoice_not_found', `no invoice ${invoiceId} in the sandbox ERP`);

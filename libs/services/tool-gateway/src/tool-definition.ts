@@ -6,6 +6,8 @@ export interface ToolResult {
   output?: Record<string, unknown>;
   claim?: RecordClaim;
   reasons: Reason[];
+  /** A failure that may succeed when tried again (the system was unavailable); never set on a success or a refusal. */
+  retryable?: boolean;
 }
 
 /** One call of a tool, performed outside any database transaction. */

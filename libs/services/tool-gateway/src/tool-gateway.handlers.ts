@@ -320,7 +320,12 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
       const call = effect.payload;
       const result: ToolResult = outcome.ok
         ? outcome.value
-        : { status: 'failed', reasons: [{ code: outcome.code === 'failed' ? 'tool_error' : `tool_${outcome.code}`, message: outcome.message.slice(0, 2000) }] };
+        : {
+            status: 'failed',
+            reasons: [{ code: outcome.code === 'failed' ? 'tool_error' : `tool_${outcome.code}`, message: outcome.message.slice(0, 2000) }],
+            // A call that timed out or threw may be tried again only when the tool deduplicates by the idempotency key.
+            ...(this.catalog.find(call.tool)?.idempotent ? { retryable: true } : {}),
+          };
       const output = result.output ?? null;
       const claim: RecordClaim | undefined = result.claim;
       rows.push({ id: call.executionId, status: result.status, output, claim: claim ?? null, reasons: result.reasons });
@@ -328,7 +333,7 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
       const cause = { id: call.causeId, correlationid: call.runId, traceparent: call.traceparent } as GovmeshEvent;
       uow.emit(
         EventTypes.ToolExecuted,
-        { runId: call.runId, stepId: call.stepId, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), ...(claim ? { claim } : {}), reasons: result.reasons },
+        { runId: call.runId, stepId: call.stepId, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), ...(claim ? { claim } : {}), reasons: result.reasons, ...(result.status === 'failed' && result.retryable ? { retryable: true } : {}) },
         { cause },
       );
     }

@@ -40,7 +40,7 @@ function replyInput(event: GovmeshEvent): WorkflowInput | null {
     }
     case EventTypes.ToolExecuted: {
       const d = (event as GovmeshEvent<typeof EventTypes.ToolExecuted>).data;
-      return { kind: 'tool_executed', execId: d.stepId, status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.claim ? { claim: d.claim } : {}), reasons: d.reasons, executionId: d.executionId };
+      return { kind: 'tool_executed', execId: d.stepId, status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.claim ? { claim: d.claim } : {}), reasons: d.reasons, executionId: d.executionId, ...(d.retryable !== undefined ? { retryable: d.retryable } : {}) };
     }
     case EventTypes.VerificationCompleted: {
       const d = (event as GovmeshEvent<typeof EventTypes.VerificationCompleted>).data;
