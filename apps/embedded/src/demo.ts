@@ -155,8 +155,8 @@ async function reviewerKey(baseUrl: string, operatorKey: string, dataDir: string
  * the HTTP ingress naming the workflow; the small one is paid and verified with no human, the
  * large one waits for finance-ops. The demo prints the two commands a reviewer uses to see and
  * approve it; after the approval the run completes `verified`. An invoice already paid by an
- * earlier start (the sandbox keeps its state in the data directory) shows `failed` with
- * `invoice_not_payable`; a demo approval still waiting from an earlier start is shown again
+ * earlier start (the sandbox keeps its state in the data directory) shows `escalated` with
+ * `invoice_not_payable`, for a human to look at; a demo approval still waiting from an earlier start is shown again
  * instead of asking for a new one.
  */
 export async function runWorkflowDemo(baseUrl: string, operatorKey: string, dataDir: string, print: (line: string) => void, timeoutMs = 30000): Promise<WorkflowDemoResult> {
@@ -190,12 +190,19 @@ export async function runWorkflowDemo(baseUrl: string, operatorKey: string, data
     }
     const waitingRun = earlier?.runId ?? (views.get(runIds[1])?.status === 'awaiting_approval' ? runIds[1] : undefined);
     const item = earlier ?? (waitingRun ? (await call<{ items: PendingItem[] }>(baseUrl, 'GET', `/v1/approvals?status=pending&runId=${waitingRun}`, reviewer.key)).body.items?.[0] : undefined);
+    // An escalated run (an invoice paid by an earlier start, say) shows why, from its escalation.
+    const escalations = new Map<string, PendingItem>();
+    for (const v of views.values()) {
+      if (v.status !== 'escalated') continue;
+      const found = (await call<{ items: PendingItem[] }>(baseUrl, 'GET', `/v1/escalations?status=pending&runId=${v.runId}`, operatorKey)).body.items?.[0];
+      if (found) escalations.set(v.runId, found);
+    }
     print('govmesh demo: the invoice-exception workflow (policy pays up to 5000 by itself; above, finance-ops approves)');
     print(`${'invoice'.padEnd(10)} ${'amount'.padStart(10)}  ${'outcome'.padEnd(18)} reason`);
     invoices.forEach((inv, i) => {
       const v = views.get(runIds[i]);
       const outcome = v ? (v.outcome ?? v.status) : 'still running';
-      const reason = v?.reasons[0] ?? (item && item.runId === runIds[i] ? item.reasons[0] : undefined);
+      const reason = v?.reasons[0] ?? (item && item.runId === runIds[i] ? item.reasons[0] : escalations.get(runIds[i])?.reasons[0]);
       print(`${inv.invoiceId.padEnd(10)} ${`${inv.amount} ${inv.currency}`.padStart(10)}  ${outcome.padEnd(18)} ${reason ? `${reason.code}: ${reason.message}` : ''}`);
     });
     let waiting: WaitingInvoice | null = null;
