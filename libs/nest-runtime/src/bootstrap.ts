@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger, Module, type LogLevel, type Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { ModulesContainer, NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { GovmeshMetrics } from '@govmesh/observability';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -10,6 +10,7 @@ import { GOVMESH_CONFIG } from './tokens';
 import { validateEnvironment, type GovmeshConfig } from './config';
 import { installProcessGuards } from './process-guards';
 import { setupOpenApi } from './openapi';
+import { isYamlMediaType, jsonBody, mediaTypeOf, routeKey, YAML_MEDIA_TYPES, yamlBodyRoutes, yamlBodyText } from './request-bodies';
 
 const LEVELS: Record<GovmeshConfig['logLevel'], LogLevel[]> = {
   error: ['fatal', 'error'],
@@ -38,10 +39,13 @@ export async function createGovmeshApp(options: BootOptions): Promise<NestExpres
   @Module({ imports: [RuntimeModule.forRoot({ processName: options.processName, defaultPort: options.defaultPort }), IdentityModule, ...options.modules] })
   class GovmeshAppModule {}
   const level = (env['LOG_LEVEL'] as GovmeshConfig['logLevel']) ?? 'info';
-  // No form or text parsers: a body any web page can send cross-site never reaches a controller.
+  // No form or plain-text parsers: a body any web page can send cross-site never reaches a
+  // controller. YAML (whose media types need a CORS preflight) is read only on routes that take it.
   const app = await NestFactory.create<NestExpressApplication>(GovmeshAppModule, { logger: LEVELS[level], abortOnError: false, bodyParser: false });
-  app.use(requireJsonBodies(options.processName, app.get(GovmeshMetrics)));
-  app.useBodyParser('json', { limit: '256kb' });
+  const yamlRoutes = yamlBodyRoutes(app.get(ModulesContainer));
+  app.use(requireJsonBodies(options.processName, app.get(GovmeshMetrics), yamlRoutes));
+  app.use(jsonBody());
+  app.use(yamlBodyText(yamlRoutes));
   // Swagger UI at /docs; the document at /docs/openapi.json and .yaml, for authenticated callers only.
   setupOpenApi(app);
   // Only real shutdown signals: listening on the fault signals too (Nest's default) turns a V8
@@ -53,18 +57,22 @@ export async function createGovmeshApp(options: BootOptions): Promise<NestExpres
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
- * Every request body must be JSON: anything else is refused with 415 and a reason, counted and
- * logged, before a parser or a controller sees it. A request without a body passes.
+ * Every request body must be JSON, or YAML on a route that takes it (`@AcceptsYamlBody()`):
+ * anything else is refused with 415 and a reason, counted and logged, before a parser or a
+ * controller sees it. A request without a body passes.
  */
-export function requireJsonBodies(processName: string, metrics: GovmeshMetrics) {
+export function requireJsonBodies(processName: string, metrics: GovmeshMetrics, yamlRoutes: ReadonlySet<string> = new Set()) {
   const logger = new Logger(processName);
   return (req: Request, res: Response, next: NextFunction): void => {
     const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const type = mediaTypeOf(req.headers['content-type']);
     if (!BODY_METHODS.has(req.method) || !hasBody || type === 'application/json') return next();
+    const takesYaml = yamlRoutes.has(routeKey(req.method, req.path));
+    if (takesYaml && isYamlMediaType(type)) return next();
+    const accepted = takesYaml ? `application/json or ${YAML_MEDIA_TYPES.join(', ')}` : 'application/json';
     metrics.httpRefusals.inc({ process: processName, reason: 'unsupported_media_type' });
-    logger.warn(`${req.method} ${req.path} refused: content-type "${type || 'none'}" is not application/json`);
-    res.status(415).json({ code: 'unsupported_media_type', message: `request bodies must be application/json, not "${type || 'none'}"` });
+    logger.warn(`${req.method} ${req.path} refused: content-type "${type || 'none'}" is not ${accepted}`);
+    res.status(415).json({ code: 'unsupported_media_type', message: `request bodies must be ${accepted}, not "${type || 'none'}"` });
   };
 }
 

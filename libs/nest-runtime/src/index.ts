@@ -10,4 +10,5 @@ export * from './process-guards';
 export * from './keys';
 export * from './auth';
 export * from './request-validation';
+export * from './request-bodies';
 export * from './openapi';

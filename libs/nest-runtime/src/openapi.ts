@@ -1,5 +1,5 @@
 import { applyDecorators, Logger, type INestApplication } from '@nestjs/common';
-import { ApiBody, ApiResponse, DocumentBuilder, SwaggerModule, type OpenAPIObject, type SchemaObject } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiResponse, DocumentBuilder, SwaggerModule, type OpenAPIObject, type SchemaObject } from '@nestjs/swagger';
 import type { TSchema } from '@sinclair/typebox';
 import type { NextFunction, Request, Response } from 'express';
 import { GovmeshMetrics } from '@govmesh/observability';
@@ -8,6 +8,7 @@ import { authenticateRequest, noteRefusal } from './auth/auth.guard';
 import { OidcVerifier } from './auth/oidc.verifier';
 import { AuthRefusal } from './auth/principal';
 import { GOVMESH_CONFIG } from './tokens';
+import { AcceptsYamlBody, YAML_MEDIA_TYPES } from './request-bodies';
 import type { GovmeshConfig } from './config';
 
 /** The release the documents describe; kept equal to the root package.json version (a unit test checks). */
@@ -47,6 +48,15 @@ export function ApiJsonBody(schema: TSchema, description?: string) {
   return ApiBody({ schema: schema as unknown as SchemaObject, required: true, ...(description ? { description } : {}) });
 }
 
+/**
+ * A body that is JSON or the same document as YAML (`application/yaml`, `application/x-yaml`,
+ * `text/yaml`): documents both media types with the schema, and admits YAML on the route
+ * (AcceptsYamlBody), so the document and the behaviour cannot drift apart.
+ */
+export function ApiJsonOrYamlBody(schema: TSchema, description?: string) {
+  return applyDecorators(AcceptsYamlBody(), ApiConsumes('application/json', ...YAML_MEDIA_TYPES), ApiJsonBody(schema, description));
+}
+
 /** Only the public part of the document: what Swagger UI needs to offer its Authorize button. */
 function publicPart(document: OpenAPIObject): OpenAPIObject {
   return {
@@ -67,7 +77,7 @@ function buildDocument(app: INestApplication, config: GovmeshConfig): OpenAPIObj
       config.processName === 'embedded'
         ? 'The whole govmesh mesh in one process: the APIs of every service.'
         : `The HTTP API of govmesh's ${config.processName} process.` +
-            ' Every route but `GET /health` needs `authorization: Bearer <credential>`; each route admits only the roles it names. Bodies are JSON only.',
+            ' Every route but `GET /health` needs `authorization: Bearer <credential>`; each route admits only the roles it names. Bodies are JSON; a route that also takes YAML lists its media types.',
     )
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'gm_<id>_<secret>', description: 'A govmesh API key (`gm_<12 characters>_<43 characters>`), made by an operator with `POST /v1/api-keys`.' }, SECURITY_SCHEMES.apiKey)
     .addSecurityRequirements(SECURITY_SCHEMES.apiKey);
