@@ -48,7 +48,7 @@ export default [
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.service-spec.ts', '**/*.integration-spec.ts', 'tools/**/*.ts'],
+    files: ['**/*.spec.ts', '**/*.service-spec.ts', '**/*.integration-spec.ts', '**/*.fixtures.ts', 'tools/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@nx/enforce-module-boundaries': ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: TEST_DEP_CONSTRAINTS }],

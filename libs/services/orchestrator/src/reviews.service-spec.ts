@@ -1,54 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { approvalDigest, verifyApproval } from '@govmesh/action-grants';
 import { EventTypes } from '@govmesh/contracts';
 import { ServiceKeys } from '@govmesh/nest-runtime';
 import { ServiceHarness } from '@govmesh/testing';
 import { ORCHESTRATOR_DATABASE } from './database';
 import { OrchestratorServiceModule } from './orchestrator.module';
+import { heldInvoice, INVOICE_82000 as ARGS } from './runs/run-events.fixtures';
 
 const SCHEMA = ORCHESTRATOR_DATABASE.schema;
-const ARGS = { invoiceId: 'inv-1002', amount: 82000, currency: 'EUR' };
-
-/** A run of the invoice workflow held by policy for approval at its pay step, as the orchestrator sees it. */
-async function heldInvoice(h: ServiceHarness): Promise<{ runId: string; approvalId: string }> {
-  const runId = `r-${randomUUID()}`;
-  await h.send(
-    h.event(EventTypes.IntentDecided, {
-      runId,
-      agentId: 'invoice-exceptions-agent',
-      agentVersion: '1.0.0',
-      effect: 'allow',
-      reasons: [{ code: 'permitted', message: 'permitted' }],
-      policyVersion: 'p1',
-      intent: { intentId: runId, agentId: 'invoice-exceptions-agent', task: 'Resolve the exception on inv-1002', input: ARGS, workflow: 'invoice-exception' },
-    }),
-  );
-  await h.send(h.event(EventTypes.ContextRetrieved, { runId, stepId: 'retrieve#1', citations: [], withheld: 0 }));
-  await h.send(
-    h.event(EventTypes.ModelCompleted, {
-      runId,
-      stepId: 'assess#2',
-      model: 'builtin-large',
-      provider: 'builtin',
-      confidence: 0.9,
-      proposal: { kind: 'no_action', rationale: 'structured answer' },
-      output: { recommendation: 'pay', amount: 82000, currency: 'EUR', rationale: 'duplicate PO cleared', confidence: 0.9 },
-      usage: { inputTokens: 1, outputTokens: 1 },
-    }),
-  );
-  await h.send(
-    h.event(EventTypes.ActionDecided, {
-      runId,
-      stepId: 'pay#4',
-      effect: 'require_approval',
-      reasons: [{ code: 'above_threshold', message: 'payments above 5000 wait for finance-ops' }],
-      policyVersion: 'p1',
-      approvers: ['finance-ops', 'finance-leads'],
-    }),
-  );
-  const [row] = await h.query<{ id: string }>(`SELECT id FROM "${SCHEMA}"."review_items" WHERE run_id = $1`, [runId]);
-  return { runId, approvalId: row.id };
-}
 
 describe('approvals, escalations and workflows over HTTP, as an attacker and as a reviewer', () => {
   let h: ServiceHarness;

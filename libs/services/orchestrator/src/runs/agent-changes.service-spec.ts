@@ -3,28 +3,13 @@ import { EventTypes, type AgentChangedV1, type EventType, type Reason } from '@g
 import { ServiceHarness } from '@govmesh/testing';
 import { ORCHESTRATOR_DATABASE } from '../database';
 import { OrchestratorServiceModule } from '../orchestrator.module';
+import { approvalRequired, contextRetrieved, heldInvoice, intentDecided, lookupAllowed, lookupExecuted, lookupProposed } from './run-events.fixtures';
 
 const SCHEMA = ORCHESTRATOR_DATABASE.schema;
-const allow: Reason[] = [{ code: 'permitted', message: 'permitted' }];
 const OPERATOR = { kind: 'operator' as const, id: 'key:op-olga', name: 'Olga' };
-const INVOICE = { invoiceId: 'inv-1002', amount: 82000, currency: 'EUR' };
 
 /** Each case its own agent, so that a status change touches only that case's runs. */
 const newAgent = () => `agent-${randomUUID().slice(0, 8)}`;
-
-const grant = (runId: string, stepId: string, agentId: string) => ({
-  grantId: 'g-1',
-  digest: 'a'.repeat(64),
-  runId,
-  stepId,
-  agentId,
-  agentVersion: '1.0.0',
-  policyVersion: 'p1',
-  issuedAt: '2026-11-21T00:00:00.000Z',
-  expiresAt: '2026-12-01T00:00:00.000Z',
-  keyId: '0123456789abcdef',
-  signature: 's'.repeat(86),
-});
 
 /** The registry's word on an agent, as policy emits it. */
 function agentChanged(h: ServiceHarness, agentId: string, status: AgentChangedV1['agent']['status'], options: { change?: AgentChangedV1['change']; reason?: string; previous?: string } = {}) {
@@ -39,71 +24,10 @@ function agentChanged(h: ServiceHarness, agentId: string, status: AgentChangedV1
 }
 
 /** A run of the default workflow (retrieve, plan, act, verify) admitted by policy and asking for context. */
-function admitted(h: ServiceHarness, agentId: string, runId = `r-${randomUUID()}`) {
-  return h.event(EventTypes.IntentDecided, {
-    runId,
-    agentId,
-    agentVersion: '1.0.0',
-    effect: 'allow',
-    reasons: allow,
-    policyVersion: 'p1',
-    intent: { intentId: runId, agentId, task: 'What is the status of acc-001?', input: { accountId: 'acc-001' } },
-  });
-}
-
-const context = (h: ServiceHarness, runId: string) => h.event(EventTypes.ContextRetrieved, { runId, stepId: 'retrieve#1', citations: [], withheld: 0 });
-const toolCall = (h: ServiceHarness, runId: string) =>
-  h.event(EventTypes.ModelCompleted, {
-    runId,
-    stepId: 'plan#2',
-    model: 'builtin-small',
-    provider: 'builtin',
-    confidence: 0.9,
-    proposal: { kind: 'tool_call', tool: 'sandbox.lookup_account', arguments: { accountId: 'acc-001' }, rationale: 'look it up' },
-    usage: { inputTokens: 10, outputTokens: 5 },
-  });
-
-/** A run of the invoice workflow held by policy for approval at its pay step (pay#4). */
-async function heldInvoice(h: ServiceHarness, agentId: string): Promise<{ runId: string; approvalId: string }> {
-  const runId = `r-${randomUUID()}`;
-  await h.send(
-    h.event(EventTypes.IntentDecided, {
-      runId,
-      agentId,
-      agentVersion: '1.0.0',
-      effect: 'allow',
-      reasons: allow,
-      policyVersion: 'p1',
-      intent: { intentId: runId, agentId, task: 'Resolve the exception on inv-1002', input: INVOICE, workflow: 'invoice-exception' },
-    }),
-  );
-  await h.send(h.event(EventTypes.ContextRetrieved, { runId, stepId: 'retrieve#1', citations: [], withheld: 0 }));
-  await h.send(
-    h.event(EventTypes.ModelCompleted, {
-      runId,
-      stepId: 'assess#2',
-      model: 'builtin-large',
-      provider: 'builtin',
-      confidence: 0.9,
-      proposal: { kind: 'no_action', rationale: 'structured answer' },
-      output: { recommendation: 'pay', amount: 82000, currency: 'EUR', rationale: 'duplicate PO cleared', confidence: 0.9 },
-      usage: { inputTokens: 1, outputTokens: 1 },
-    }),
-  );
-  await h.send(requireApproval(h, runId, 'pay#4'));
-  const [row] = await h.query<{ id: string }>(`SELECT id FROM "${SCHEMA}"."review_items" WHERE run_id = $1 AND status = 'pending'`, [runId]);
-  return { runId, approvalId: row.id };
-}
-
-const requireApproval = (h: ServiceHarness, runId: string, stepId: string) =>
-  h.event(EventTypes.ActionDecided, {
-    runId,
-    stepId,
-    effect: 'require_approval',
-    reasons: [{ code: 'above_threshold', message: 'payments above 5000 wait for finance-ops' }],
-    policyVersion: 'p1',
-    approvers: ['finance-ops', 'finance-leads'],
-  });
+const admitted = (h: ServiceHarness, agentId: string, runId = `r-${randomUUID()}`) => intentDecided(h, runId, agentId, { task: 'What is the status of acc-001?', input: { accountId: 'acc-001' } });
+const context = contextRetrieved;
+const toolCall = lookupProposed;
+const requireApproval = approvalRequired;
 
 async function runRow(h: ServiceHarness, runId: string) {
   const [row] = await h.query<{ status: string; outcome: string | null; current_step: string | null; reasons: Reason[]; workflow_state: { paused?: boolean } }>(
@@ -173,19 +97,8 @@ describe('the kill switch: an agent suspended, reactivated or retired, as the or
     expect(typesFor(h, runId)).toEqual([EventTypes.ContextRequested, EventTypes.ModelRequested]);
     expect((await timeline(h, runId)).find((l) => l.kind === 'run_resumed')).toMatchObject({ event_type: EventTypes.AgentChanged, detail: { by: OPERATOR } });
     await h.send(toolCall(h, runId));
-    await h.send(h.event(EventTypes.ActionDecided, { runId, stepId: 'act#3', effect: 'allow', reasons: allow, policyVersion: 'p1', grant: grant(runId, 'act#3', agent) }));
-    await h.send(
-      h.event(EventTypes.ToolExecuted, {
-        runId,
-        stepId: 'act#3',
-        tool: 'sandbox.lookup_account',
-        executionId: randomUUID(),
-        status: 'succeeded',
-        output: { accountId: 'acc-001', status: 'active' },
-        claim: { system: 'sandbox', entity: 'account', id: 'acc-001', fields: { status: 'active' } },
-        reasons: [],
-      }),
-    );
+    await h.send(lookupAllowed(h, runId, agent));
+    await h.send(lookupExecuted(h, runId));
     await h.send(h.event(EventTypes.VerificationCompleted, { runId, stepId: 'verify#4', verdict: 'confirmed', reasons: [{ code: 'read_back_matches', message: 'matches' }] }));
     expect(await runRow(h, runId)).toMatchObject({ status: 'completed', outcome: 'verified', workflow_state: { paused: false } });
 

@@ -8,23 +8,10 @@ import { generateKeyPair, signIntent, verifyIntentSignature } from '@govmesh/sig
 import { ServiceHarness } from '@govmesh/testing';
 import { OrchestratorServiceModule } from '../orchestrator.module';
 import { ORCHESTRATOR_DATABASE } from '../database';
+import { contextRetrieved, lookupAllowed, lookupExecuted, lookupProposed } from './run-events.fixtures';
 
 const SCHEMA = ORCHESTRATOR_DATABASE.schema;
 const allow: Reason[] = [{ code: 'permitted', message: 'permitted by policy "support-may-read"' }];
-const GRANT = (runId: string) => ({
-  grantId: 'g-1',
-  digest: 'a'.repeat(64),
-  runId,
-  stepId: 'act#3',
-  agentId: 'support-assistant',
-  agentVersion: '1.0.0',
-  policyVersion: 'p1',
-  issuedAt: '2026-11-21T00:00:00.000Z',
-  expiresAt: '2026-12-01T00:00:00.000Z',
-  keyId: '0123456789abcdef',
-  signature: 's'.repeat(86),
-});
-
 function startOrchestrator(env: Record<string, string> = {}): Promise<ServiceHarness> {
   return ServiceHarness.start({ modules: [OrchestratorServiceModule], schemas: [SCHEMA], env });
 }
@@ -42,30 +29,10 @@ function admitted(h: ServiceHarness, runId: string, effect: 'allow' | 'deny' | '
   });
 }
 
-const context = (h: ServiceHarness, runId: string) => h.event(EventTypes.ContextRetrieved, { runId, stepId: 'retrieve#1', citations: [], withheld: 0 });
-const toolCall = (h: ServiceHarness, runId: string) =>
-  h.event(EventTypes.ModelCompleted, {
-    runId,
-    stepId: 'plan#2',
-    model: 'builtin-small',
-    provider: 'builtin',
-    confidence: 0.9,
-    proposal: { kind: 'tool_call', tool: 'sandbox.lookup_account', arguments: { accountId: 'acc-001' }, rationale: 'look it up' },
-    usage: { inputTokens: 10, outputTokens: 5 },
-  });
-const actionAllowed = (h: ServiceHarness, runId: string, withGrant = true) =>
-  h.event(EventTypes.ActionDecided, { runId, stepId: 'act#3', effect: 'allow', reasons: allow, policyVersion: 'p1', ...(withGrant ? { grant: GRANT(runId) } : {}) });
-const executed = (h: ServiceHarness, runId: string, claim = true) =>
-  h.event(EventTypes.ToolExecuted, {
-    runId,
-    stepId: 'act#3',
-    tool: 'sandbox.lookup_account',
-    executionId: randomUUID(),
-    status: 'succeeded',
-    output: { accountId: 'acc-001', status: 'active' },
-    ...(claim ? { claim: { system: 'sandbox', entity: 'account', id: 'acc-001', fields: { status: 'active' } } } : {}),
-    reasons: [{ code: 'read_completed', message: 'read account acc-001' }],
-  });
+const context = (h: ServiceHarness, runId: string) => contextRetrieved(h, runId);
+const toolCall = lookupProposed;
+const actionAllowed = (h: ServiceHarness, runId: string, withGrant = true) => lookupAllowed(h, runId, 'support-assistant', withGrant);
+const executed = lookupExecuted;
 
 async function runRow(h: ServiceHarness, runId: string) {
   const [row] = await h.query<{ status: string; outcome: string | null; current_step: string | null; reasons: Reason[] }>(
