@@ -20,6 +20,17 @@ export interface AuditInput {
 /** Text Postgres can store: U+0000 written as its escape. */
 const storable = (s: string): string => s.split('\u0000').join('\\u0000');
 
+/** One event of a run's timeline, as telemetry recorded it. */
+export interface RunTimelineEvent {
+  seq: number;
+  eventId: string;
+  type: string;
+  topic: string;
+  occurredAt: Date;
+  recordedAt: Date;
+  summary: Record<string, unknown>;
+}
+
 /** All SQL of the audit ledger and the dead-letter store. */
 @Injectable()
 export class AuditRepository implements OnModuleInit {
@@ -106,6 +117,38 @@ export class AuditRepository implements OnModuleInit {
 
   runTimeline(runId: string): Promise<AuditRecord[]> {
     return this.dataSource.getRepository(AuditRecord).find({ where: { runId }, order: { seq: 'ASC' } });
+  }
+
+  /** The agent a run belongs to, as its first event that names one says; null when telemetry holds no such event. */
+  async runAgent(runId: string): Promise<string | null> {
+    const rows: Array<{ agent_id: string }> = await this.dataSource.query(
+      `SELECT payload->'data'->>'agentId' AS agent_id FROM "telemetry"."audit_records" WHERE run_id = $1 AND payload->'data' ? 'agentId' ORDER BY seq LIMIT 1`,
+      [runId],
+    );
+    return rows[0]?.agent_id ?? null;
+  }
+
+  /**
+   * One page of a run's events in ledger order, after `afterSeq`, with their timing and a summary
+   * of what each says (effect, status, outcome, verdict, tool, decision), never the whole payload;
+   * `startedAt` is the run's first event, so every page times against the same origin.
+   */
+  async runEvents(runId: string, afterSeq: number, limit: number): Promise<{ startedAt: Date | null; events: RunTimelineEvent[] }> {
+    const rows: Array<{ seq: string; event_id: string; type: string; topic: string; occurred_at: Date; recorded_at: Date; data: Record<string, unknown> | null; started_at: Date | null }> = await this.dataSource.query(
+      `SELECT seq, event_id, type, topic, occurred_at, recorded_at,
+              jsonb_strip_nulls(jsonb_build_object(
+                'stepId', payload->'data'->'stepId', 'effect', payload->'data'->'effect', 'status', payload->'data'->'status',
+                'outcome', payload->'data'->'outcome', 'verdict', payload->'data'->'verdict', 'tool', payload->'data'->'tool',
+                'decision', payload->'data'->'decision', 'model', payload->'data'->'model',
+                'reason', payload->'data'->'reasons'->0->'code')) AS data,
+              (SELECT min(occurred_at) FROM "telemetry"."audit_records" WHERE run_id = $1) AS started_at
+       FROM "telemetry"."audit_records" WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [runId, afterSeq, limit],
+    );
+    return {
+      startedAt: rows[0]?.started_at ?? null,
+      events: rows.map((r) => ({ seq: Number(r.seq), eventId: r.event_id, type: r.type, topic: r.topic, occurredAt: r.occurred_at, recordedAt: r.recorded_at, summary: r.data ?? {} })),
+    };
   }
 
   /** Dead letters, newest first: what, where from and why, without the original bytes. */

@@ -2,11 +2,12 @@ import { Module } from '@nestjs/common';
 import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { TELEMETRY_DATABASE } from './database';
 import { TelemetryController } from './telemetry.controller';
+import { RunTimelineController } from './run-timeline.controller';
 import { AuditHandler, AuditRepository, DeadLettersHandler } from './telemetry.handlers';
 
 @Module({
   imports: [serviceDatabaseModule(TELEMETRY_DATABASE)],
-  controllers: [TelemetryController],
+  controllers: [TelemetryController, RunTimelineController],
   providers: [serviceBusProvider(TELEMETRY_DATABASE.service, TELEMETRY_DATABASE.schema), AuditRepository, AuditHandler, DeadLettersHandler],
 })
 export class TelemetryServiceModule {}
