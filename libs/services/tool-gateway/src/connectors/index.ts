@@ -1,0 +1,4 @@
+export * from './egress-policy';
+export * from './http-connector';
+export * from './ip-address';
+export * from './http-operation';
