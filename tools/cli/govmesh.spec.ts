@@ -140,8 +140,11 @@ describe('govmesh keygen', () => {
       'GOVMESH_GRANT_PUBLIC_KEY',
       'GOVMESH_INGRESS_SIGNING_KEY',
       'GOVMESH_INGRESS_PUBLIC_KEY',
+      'GOVMESH_CONNECTION_KEYS',
       'GOVMESH_BOOTSTRAP_OPERATOR_KEY',
     ]);
+    expect(env.GOVMESH_CONNECTION_KEYS).toMatch(/^k-[0-9a-f]{8}:[A-Za-z0-9+/]{43}=$/);
+    expect(Buffer.from(env.GOVMESH_CONNECTION_KEYS.split(':')[1], 'base64')).toHaveLength(32);
     expect(publicKeyOf(env.GOVMESH_GRANT_SIGNING_KEY)).toBe(env.GOVMESH_GRANT_PUBLIC_KEY);
     expect(publicKeyOf(env.GOVMESH_INGRESS_SIGNING_KEY)).toBe(env.GOVMESH_INGRESS_PUBLIC_KEY);
     expect(env.GOVMESH_GRANT_PUBLIC_KEY).not.toBe(env.GOVMESH_INGRESS_PUBLIC_KEY);
@@ -155,6 +158,7 @@ describe('govmesh keygen', () => {
     expect(statSync(join(dir, 'govmesh.env')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(dir, 'govmesh.env'), 'utf8')).toContain('GOVMESH_GRANT_SIGNING_KEY=');
     expect(r.stdout).not.toContain('SIGNING_KEY');
+    expect(r.stdout).not.toContain('CONNECTION_KEYS');
     expect(r.stdout).toContain('Grant public key:');
   });
 });

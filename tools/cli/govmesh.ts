@@ -10,7 +10,7 @@
  * Exit codes: 0 done; 1 the command could not do it (a file, a key, an invalid signature);
  * 2 usage (unknown command or flag, missing argument).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -282,6 +282,7 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
     GOVMESH_GRANT_PUBLIC_KEY: grant.publicKey,
     GOVMESH_INGRESS_SIGNING_KEY: ingress.privateKeySeed,
     GOVMESH_INGRESS_PUBLIC_KEY: ingress.publicKey,
+    GOVMESH_CONNECTION_KEYS: `k-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`,
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: operator.key,
   };
   const text = asJson
@@ -294,6 +295,8 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
         '# The HTTP ingress attests the intents of authenticated agents; policy gets only the public key.',
         `GOVMESH_INGRESS_SIGNING_KEY=${env.GOVMESH_INGRESS_SIGNING_KEY}`,
         `GOVMESH_INGRESS_PUBLIC_KEY=${env.GOVMESH_INGRESS_PUBLIC_KEY}`,
+        '# The tool gateway encrypts connection secrets under this master key (AES-256); to rotate, put a new <id>:<key> first and keep the old one after it.',
+        `GOVMESH_CONNECTION_KEYS=${env.GOVMESH_CONNECTION_KEYS}`,
         '# The first operator: send it as `authorization: Bearer <key>` to register agents and their keys.',
         `GOVMESH_BOOTSTRAP_OPERATOR_KEY=${env.GOVMESH_BOOTSTRAP_OPERATOR_KEY}`,
         '',

@@ -13,7 +13,7 @@ import {
   VerificationRequestedV1,
 } from './events/steps';
 import { ApprovalDecidedV1, ApprovalRequestedV1, RunCompletedV1 } from './events/run';
-import { AgentChangedV1, PolicyActivatedV1 } from './events/registry';
+import { AgentChangedV1, ConnectionChangedV1, PolicyActivatedV1 } from './events/registry';
 import { TimerFiredV1 } from './events/timer';
 
 /**
@@ -39,6 +39,7 @@ export const EventTypes = {
   TimerFired: 'govmesh.timer.fired.v1',
   AgentChanged: 'govmesh.agent.changed.v1',
   PolicyActivated: 'govmesh.policy.activated.v1',
+  ConnectionChanged: 'govmesh.connection.changed.v1',
 } as const;
 
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
@@ -47,7 +48,7 @@ export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
  * The data field whose value is the Kafka key of an event: the run id for run-scoped events, the
  * entity's id for registry events. Every event of one key stays in order on one partition.
  */
-export type EventKeyField = 'runId' | 'intentId' | 'agentId' | 'policySet';
+export type EventKeyField = 'runId' | 'intentId' | 'agentId' | 'policySet' | 'connectionId';
 
 export interface EventDefinition<S extends TSchema = TSchema> {
   readonly type: EventType;
@@ -80,6 +81,7 @@ export const EVENT_CATALOG = {
   [EventTypes.TimerFired]: define(EventTypes.TimerFired, Topics.timers, TimerFiredV1, 'A durable timer of a run came due (a run deadline).'),
   [EventTypes.AgentChanged]: define(EventTypes.AgentChanged, Topics.registry, AgentChangedV1, 'An agent was registered or changed in the registry.', 'agentId'),
   [EventTypes.PolicyActivated]: define(EventTypes.PolicyActivated, Topics.registry, PolicyActivatedV1, 'A policy set version became the one every decision uses.', 'policySet'),
+  [EventTypes.ConnectionChanged]: define(EventTypes.ConnectionChanged, Topics.registry, ConnectionChangedV1, 'A connection was created, its secret rotated, or the connection revoked (never with the secret).', 'connectionId'),
 } as const;
 
 type Catalog = typeof EVENT_CATALOG;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_VARIABLES, toGovmeshConfig, validateEnvironment } from './config';
+import { CONFIG_VARIABLES, parseConnectionKeys, toGovmeshConfig, validateEnvironment } from './config';
 
 const BROKERS = 'kafka-1:9092,kafka-2:9092';
 const DATABASE_URL = 'postgres://govmesh:secret@db:5432/govmesh';
@@ -89,7 +89,7 @@ describe('toGovmeshConfig', () => {
       databaseUrl: undefined,
       databasePoolSize: 10,
       dataDir: '.govmesh',
-      keys: { grantSigning: undefined, grantPublic: undefined, ingressSigning: undefined, ingressPublic: undefined },
+      keys: { grantSigning: undefined, grantPublic: undefined, ingressSigning: undefined, ingressPublic: undefined, connection: undefined },
       bootstrapOperatorKey: undefined,
       oidc: undefined,
       metricsToken: undefined,
@@ -165,6 +165,39 @@ describe('reviewer webhooks', () => {
 
   it('refuses an SLA warning fraction outside (0, 1)', () => {
     expect(() => validateEnvironment({ GOVMESH_SLA_WARNING_FRACTION: '1.5' })).toThrow(/"GOVMESH_SLA_WARNING_FRACTION" must be less than 1/);
+  });
+});
+
+describe('connection master keys', () => {
+  const key = (byte: number, length = 32) => Buffer.alloc(length, byte).toString('base64');
+
+  it('reads the keys in order, the first current, in standard or url-safe base64', () => {
+    const url = Buffer.alloc(32, 0xfb).toString('base64url');
+    const config = configFor({ GOVMESH_CONNECTION_KEYS: `kid1:${key(1)}, kid0:${url}` }, 'tool-gateway', 3005);
+    expect(config.keys.connection).toBe(`kid1:${key(1)}, kid0:${url}`);
+    expect(parseConnectionKeys(config.keys.connection).map((k) => [k.id, k.key.length, k.key[0]])).toEqual([
+      ['kid1', 32, 1],
+      ['kid0', 32, 0xfb],
+    ]);
+  });
+
+  it.each([
+    ['kid1', /entry 1 must be <key id>:<base64 of 32 bytes>/],
+    [`:${key(1)}`, /entry 1 must be/],
+    [`kid1:${key(1)},kid 2:${key(2)}`, /entry 2 must be/],
+    ['kid1:not base64!', /key "kid1" is not base64/],
+    [`kid1:${key(7, 16)}`, /key "kid1" must be 32 bytes \(AES-256\), got 16/],
+    [`kid1:${key(1)},kid1:${key(2)}`, /key id "kid1" appears twice/],
+  ])('refuses %s, naming the variable and never the key material', (value, problem) => {
+    let message = '';
+    try {
+      validateEnvironment({ GOVMESH_CONNECTION_KEYS: value });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/"GOVMESH_CONNECTION_KEYS" failed custom validation because/);
+    expect(message).toMatch(problem);
+    for (const material of value.split(',').map((e) => e.split(':')[1]).filter((m) => m && m.length > 8)) expect(message).not.toContain(material);
   });
 });
 

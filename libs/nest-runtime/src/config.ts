@@ -32,6 +32,37 @@ export function parseReviewerWebhooks(value: unknown): Record<string, string> {
   return webhooks;
 }
 
+/** A master key of GOVMESH_CONNECTION_KEYS: its id (stored with every record it wraps) and its 32 bytes. */
+export interface ConnectionMasterKey {
+  id: string;
+  key: Buffer;
+}
+
+const CONNECTION_KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Parses GOVMESH_CONNECTION_KEYS: comma-separated `<key id>:<base64 of 32 bytes>` entries, the
+ * first one current (new secrets are wrapped under it), the others kept to unwrap what they wrapped
+ * before a rotation. Throws a message naming the entry and key id, never key material.
+ */
+export function parseConnectionKeys(value: unknown): ConnectionMasterKey[] {
+  if (typeof value !== 'string' || value.trim() === '') throw new Error('it must list at least one key as <key id>:<base64 of 32 bytes>');
+  const keys: ConnectionMasterKey[] = [];
+  value.split(',').forEach((raw, index) => {
+    const entry = raw.trim();
+    const colon = entry.indexOf(':');
+    const id = colon > 0 ? entry.slice(0, colon) : '';
+    const material = colon > 0 ? entry.slice(colon + 1) : '';
+    if (!CONNECTION_KEY_ID.test(id)) throw new Error(`entry ${index + 1} must be <key id>:<base64 of 32 bytes>, the key id 1-64 letters, digits, . _ -`);
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(material)) throw new Error(`key "${id}" is not base64`);
+    const key = Buffer.from(material.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (key.length !== 32) throw new Error(`key "${id}" must be 32 bytes (AES-256), got ${key.length}`);
+    if (keys.some((k) => k.id === id)) throw new Error(`key id "${id}" appears twice`);
+    keys.push({ id, key });
+  });
+  return keys;
+}
+
 /**
  * Every environment variable govmesh reads, validated at boot. The README's configuration table
  * documents the same list; `config.spec.ts` checks that the two agree.
@@ -81,6 +112,13 @@ export const CONFIG_SCHEMA = Joi.object({
     })
     .description('Orchestrator: JSON object mapping each reviewer group to its Slack or Teams incoming webhook URL (http/https), e.g. {"finance-ops":"https://hooks.slack.com/services/..."}'),
   GOVMESH_SLA_WARNING_FRACTION: Joi.number().greater(0).less(1).default(0.8).description('Orchestrator: the fraction of a review SLA after which its groups get an sla_near notification'),
+  GOVMESH_CONNECTION_KEYS: Joi.string()
+    .max(16384)
+    .custom((value: string) => {
+      parseConnectionKeys(value);
+      return value;
+    })
+    .description('Tool gateway: master keys that wrap the data keys of connection secrets, `<key id>:<base64 of 32 bytes>` comma-separated, the first current; required distributed'),
   GOVMESH_SANDBOX_LATENCY_MS: Joi.number().integer().min(0).max(600000).default(0).description('Delay the sandbox system of record adds to every call (rehearses slow systems)'),
 })
   .and('KAFKA_BROKERS', 'DATABASE_URL')
@@ -102,7 +140,7 @@ export interface GovmeshConfig {
   databasePoolSize: number;
   dataDir: string;
   /** Key material as configured; embedded mode fills what is missing (see ServiceKeys). */
-  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string };
+  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string; connection?: string };
   bootstrapOperatorKey?: string;
   oidc?: { issuer: string; jwksUrl: string; audience: string; rolesClaim: string; groupsClaim: string; agentClaim: string };
   metricsToken?: string;
@@ -151,6 +189,7 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
       grantPublic: str('GOVMESH_GRANT_PUBLIC_KEY'),
       ingressSigning: str('GOVMESH_INGRESS_SIGNING_KEY'),
       ingressPublic: str('GOVMESH_INGRESS_PUBLIC_KEY'),
+      connection: str('GOVMESH_CONNECTION_KEYS'),
     },
     bootstrapOperatorKey: str('GOVMESH_BOOTSTRAP_OPERATOR_KEY'),
     oidc: str('GOVMESH_OIDC_JWKS_URL')

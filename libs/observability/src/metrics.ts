@@ -28,6 +28,10 @@ export class GovmeshMetrics {
   readonly runDuration: Histogram<'service' | 'outcome'>;
   readonly modelCalls: Counter<'service' | 'model' | 'provider'>;
   readonly toolExecutions: Counter<'service' | 'tool' | 'status'>;
+  readonly toolCallDuration: Histogram<'service' | 'tool' | 'outcome'>;
+  readonly toolBreakerState: Gauge<'service' | 'connection'>;
+  readonly toolBreakerTransitions: Counter<'service' | 'connection' | 'to'>;
+  readonly toolRateLimited: Counter<'service' | 'tool' | 'scope'>;
   readonly verifications: Counter<'service' | 'verdict'>;
   readonly auditRecords: Counter<'service'>;
   readonly eventsSkipped: Counter<'service' | 'topic' | 'type'>;
@@ -64,6 +68,10 @@ export class GovmeshMetrics {
     this.runDuration = new Histogram({ name: 'govmesh_run_duration_seconds', help: 'Run duration from first sight to result', labelNames: ['service', 'outcome'], buckets: LATENCY_BUCKETS, registers: r });
     this.modelCalls = new Counter({ name: 'govmesh_model_calls_total', help: 'Model calls by model and provider', labelNames: ['service', 'model', 'provider'], registers: r });
     this.toolExecutions = new Counter({ name: 'govmesh_tool_executions_total', help: 'Tool executions by status', labelNames: ['service', 'tool', 'status'], registers: r });
+    this.toolCallDuration = new Histogram({ name: 'govmesh_tool_call_duration_seconds', help: 'Time one tool call took at the gateway (mediation and the call), by outcome (succeeded, failed, rejected, timed_out, error, circuit_open, output_invalid)', labelNames: ['service', 'tool', 'outcome'], buckets: LATENCY_BUCKETS, registers: r });
+    this.toolBreakerState = new Gauge({ name: 'govmesh_tool_breaker_state', help: 'Circuit breaker of each connection a tool reaches, in this process: 0 closed, 1 half-open, 2 open', labelNames: ['service', 'connection'], registers: r });
+    this.toolBreakerTransitions = new Counter({ name: 'govmesh_tool_breaker_transitions_total', help: 'Circuit breaker transitions by connection and the state entered (closed, half_open, open)', labelNames: ['service', 'connection', 'to'], registers: r });
+    this.toolRateLimited = new Counter({ name: 'govmesh_tool_rate_limited_total', help: 'Tool calls refused by a rate limit, by tool and the bucket that refused (agent, tool)', labelNames: ['service', 'tool', 'scope'], registers: r });
     this.verifications = new Counter({ name: 'govmesh_verifications_total', help: 'Verifications by verdict', labelNames: ['service', 'verdict'], registers: r });
     this.eventsSkipped = new Counter({ name: 'govmesh_events_skipped_total', help: 'Valid events of a type this consumer has no handler for, skipped (not dead-lettered)', labelNames: ['service', 'topic', 'type'], registers: r });
     this.unrecordedDeadLetters = new Counter({ name: 'govmesh_dead_letters_unrecorded_total', help: 'Dead letters the dead-letter consumer could not record (never re-dead-lettered)', labelNames: ['service', 'reason'], registers: r });

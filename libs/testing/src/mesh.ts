@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { createWriteStream, mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -20,6 +20,8 @@ export interface MeshKeys {
   GOVMESH_GRANT_PUBLIC_KEY: string;
   GOVMESH_INGRESS_SIGNING_KEY: string;
   GOVMESH_INGRESS_PUBLIC_KEY: string;
+  /** The master key the tool gateway encrypts connection secrets under. */
+  GOVMESH_CONNECTION_KEYS: string;
   GOVMESH_BOOTSTRAP_OPERATOR_KEY: string;
 }
 
@@ -31,6 +33,7 @@ export function generateMeshKeys(): MeshKeys {
     GOVMESH_GRANT_PUBLIC_KEY: grant.publicKey,
     GOVMESH_INGRESS_SIGNING_KEY: ingress.privateKeySeed,
     GOVMESH_INGRESS_PUBLIC_KEY: ingress.publicKey,
+    GOVMESH_CONNECTION_KEYS: `mesh-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`,
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: generateApiKey().key,
   };
 }
@@ -45,7 +48,7 @@ export const MESH_APP_KEYS: Record<MeshApp, Array<keyof MeshKeys>> = {
   orchestrator: ['GOVMESH_INGRESS_SIGNING_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   'model-router': ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   context: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
-  'tool-gateway': ['GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
+  'tool-gateway': ['GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_CONNECTION_KEYS', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   verifier: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   telemetry: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
 };

@@ -52,3 +52,33 @@ export const PolicyActivatedV1 = Type.Object(
   { additionalProperties: false },
 );
 export type PolicyActivatedV1 = Static<typeof PolicyActivatedV1>;
+
+/** A connection id: a slug, 1-64 lowercase letters, digits, . _ - (starting with a letter or digit). */
+export const ConnectionId = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: '1-64 lowercase letters, digits, . _ - (a slug)' });
+
+/**
+ * A connection was created, its secret rotated or the connection revoked. Keyed by the connection
+ * id. Never carries the secret, nor anything derived from it (only the id of the master key).
+ */
+export const ConnectionChangedV1 = Type.Object(
+  {
+    connectionId: ConnectionId,
+    change: Type.Union([Type.Literal('created'), Type.Literal('rotated'), Type.Literal('revoked')]),
+    connection: Type.Object(
+      {
+        kind: Type.Union([Type.Literal('http'), Type.Literal('mcp'), Type.Literal('sandbox')]),
+        endpoint: Type.Optional(Type.String({ maxLength: 2048 })),
+        authMethod: Type.Union([Type.Literal('none'), Type.Literal('api_key_header'), Type.Literal('bearer'), Type.Literal('basic'), Type.Literal('oauth2_client_credentials')]),
+        status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+        version: Type.Integer({ minimum: 1 }),
+        /** The master key the secret's data key is wrapped under; absent without a secret. */
+        keyId: Type.Optional(Type.String({ maxLength: 64 })),
+      },
+      { additionalProperties: false },
+    ),
+    reason: Type.Optional(Type.String({ maxLength: 2000 })),
+    actor: Actor,
+  },
+  { additionalProperties: false },
+);
+export type ConnectionChangedV1 = Static<typeof ConnectionChangedV1>;

@@ -1,5 +1,7 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { RateBucketRecord } from './mediation/rate-bucket.entity';
 import { SANDBOX_SYSTEM_ENTITIES } from './sandbox-entities';
+import { ConnectionRecord } from './connections/connection.entity';
 
 /** One execution of a tool (or its refusal), bound to the grant that allowed it. */
 @Entity({ name: 'executions' })
@@ -123,4 +125,4 @@ export class AgentStateRecord {
   changedAt!: Date;
 }
 
-export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog, AgentStateRecord, ...SANDBOX_SYSTEM_ENTITIES];
+export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog, AgentStateRecord, ...SANDBOX_SYSTEM_ENTITIES, RateBucketRecord, ConnectionRecord];

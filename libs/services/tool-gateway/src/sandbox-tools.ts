@@ -92,6 +92,21 @@ const invoiceFields = (r: InvoiceRow) => ({ vendor: r.vendor, amount: Number(r.a
 
 const lookupInvoice: ToolDefinition = {
   name: 'invoices.lookup',
+  connection: 'sandbox-erp',
+  outputSchema: {
+    type: 'object',
+    required: ['invoiceId', 'vendor', 'amount', 'currency', 'status', 'paymentCount', 'reason'],
+    additionalProperties: false,
+    properties: {
+      invoiceId: INVOICE_ID,
+      vendor: { type: 'string' },
+      amount: { type: 'number' },
+      currency: { type: 'string', pattern: '^[A-Z]{3}$' },
+      status: { type: 'string' },
+      paymentCount: { type: 'integer', minimum: 0 },
+      reason: { type: 'string' },
+    },
+  },
   description: 'Read an invoice (vendor, amount, currency, status, exception reason, payments) from the sandbox ERP',
   sideEffect: 'read',
   idempotent: true,
@@ -113,6 +128,20 @@ const lookupInvoice: ToolDefinition = {
 
 const approvePayment: ToolDefinition = {
   name: 'invoices.approve_payment',
+  connection: 'sandbox-erp',
+  rateLimit: { perMinute: 600, burst: 60 },
+  outputSchema: {
+    type: 'object',
+    required: ['invoiceId', 'status', 'amount', 'currency', 'paymentId'],
+    additionalProperties: false,
+    properties: {
+      invoiceId: INVOICE_ID,
+      status: { type: 'string', const: 'approved' },
+      amount: { type: 'number', exclusiveMinimum: 0 },
+      currency: { type: 'string', pattern: '^[A-Z]{3}$' },
+      paymentId: { type: 'string', pattern: '^pay-' },
+    },
+  },
   description: 'Approve an open or on-hold invoice for payment: marks it approved and books exactly one payment of the invoice amount',
   sideEffect: 'write',
   idempotent: true,
@@ -182,6 +211,7 @@ const contractFields = (r: ContractRow) => ({ customer: r.customer, customerEmai
 
 const lookupContract: ToolDefinition = {
   name: 'contracts.lookup',
+  connection: 'sandbox-crm',
   description: 'Read a customer contract (customer, mail domain, end date, status, renewal draft) from the sandbox CRM',
   sideEffect: 'read',
   idempotent: true,
@@ -203,6 +233,7 @@ const lookupContract: ToolDefinition = {
 
 const draftRenewal: ToolDefinition = {
   name: 'contracts.draft_renewal',
+  connection: 'sandbox-crm',
   description: "Store a renewal draft on a contract in the sandbox CRM (the contract's status becomes renewal_drafted)",
   sideEffect: 'write',
   idempotent: true,
@@ -243,6 +274,8 @@ const draftRenewal: ToolDefinition = {
 
 const sendExternalMail: ToolDefinition = {
   name: 'mail.send_external',
+  connection: 'sandbox-mail',
+  rateLimit: { perMinute: 120, burst: 30 },
   description: 'Send a mail outside the company (through the sandbox outbox), optionally about a contract',
   sideEffect: 'external_send',
   idempotent: true,
@@ -299,6 +332,7 @@ const ticketFields = (r: TicketRow) => ({ subject: r.subject, priority: r.priori
 
 const lookupTicket: ToolDefinition = {
   name: 'tickets.lookup',
+  connection: 'sandbox-tickets',
   description: 'Read a support ticket (subject, body, priority, status, assignee group) from the sandbox ticketing system',
   sideEffect: 'read',
   idempotent: true,
@@ -320,6 +354,7 @@ const lookupTicket: ToolDefinition = {
 
 const updateTicket: ToolDefinition = {
   name: 'tickets.update',
+  connection: 'sandbox-tickets',
   description: 'Change the priority, status or assignee group of a support ticket (at least one of them)',
   sideEffect: 'write',
   idempotent: true,

@@ -30,6 +30,15 @@ export interface ToolDefinition {
   /** The outside system deduplicates calls by idempotency key: a call found in flight after a crash may be made again. */
   idempotent: boolean;
   inputSchema: Record<string, unknown>;
+  /**
+   * The schema a succeeded call's output must match (checked after the call): an answer that does
+   * not is recorded as failed `output_invalid`, not passed on.
+   */
+  outputSchema?: Record<string, unknown>;
+  /** The outside system (connection) the tool reaches: its circuit breaker. The tool's name when unset. */
+  connection?: string;
+  /** The tool's token bucket, shared by all agents; none when unset. */
+  rateLimit?: { perMinute: number; burst: number };
   /** Credentials, when a tool has any, are injected here and never leave. */
   execute(systemOfRecord: DataSource, args: Record<string, unknown>, call: ToolCall): Promise<ToolResult>;
 }

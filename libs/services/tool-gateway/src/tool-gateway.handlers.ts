@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { checkGrant } from '@govmesh/action-grants';
@@ -19,6 +19,7 @@ import {
 import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { TOOL_GATEWAY_SERVICE } from './database';
 import { SandboxAccount } from './entities';
+import { BREAKER_STATE_VALUE, CircuitBreakers, MEDIATION_SETTINGS, mediationSettings, RateLimiter, type MediationSettings, type RateLimit, type RateRefusal } from './mediation';
 import { DEMO_ACCOUNTS, newExecutionId, seedSandboxSystems, ToolCatalog, type ToolResult } from './tools';
 
 /** What a reserved tool call carries to its performer. */
@@ -160,13 +161,18 @@ export class AgentChangesHandler implements BatchEventHandler<typeof EventTypes.
 @HandlesEvents(TOOL_GATEWAY_SERVICE, [EventTypes.ToolRequested])
 export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.ToolRequested>, OnModuleInit {
   private grantKey!: KeyObject;
+  private readonly settings: MediationSettings;
+  private readonly rateLimiter = new RateLimiter();
 
   constructor(
     private readonly catalog: ToolCatalog,
     private readonly executions: ExecutionsRepository,
     private readonly keys: ServiceKeys,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
-  ) {}
+    @Optional() @Inject(MEDIATION_SETTINGS) override?: Partial<MediationSettings>,
+  ) {
+    this.settings = mediationSettings(deps.config, override);
+  }
 
   /** The gateway holds only policy's public key: it can check grants, never make one. */
   onModuleInit(): void {
@@ -225,6 +231,27 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
         accepted.push({ event, row: { ...row, grant_id: r.grant.grantId, idempotency_key: key ?? null, status: 'in_progress' } });
       }
     }
+    // Rate limits last, so that only calls about to be reserved draw tokens (a refused, replayed or
+    // duplicate request takes none). A limited call fails retryable: the workflow tries it again later.
+    const limited: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; row: ExecutionRow; refusal: RateRefusal }> = [];
+    if (accepted.length > 0) {
+      const refusals = await this.rateLimiter.take(
+        uow,
+        accepted.map(({ event }) => ({ agentId: event.data.agentId, tool: event.data.tool, agentLimit: this.settings.agentRateLimit, toolLimit: this.toolLimit(event.data.tool) })),
+      );
+      const within = accepted.filter((a, i) => {
+        const refusal = refusals[i];
+        if (!refusal) return true;
+        const whose = refusal.scope === 'agent' ? `agent "${a.event.data.agentId}"` : `tool ${a.row.tool}`;
+        limited.push({
+          event: a.event,
+          refusal,
+          row: { ...a.row, grant_id: null, idempotency_key: null, status: 'failed', reasons: [{ code: 'rate_limited', message: `the rate limit of ${whose} is reached; nothing was performed, retry in about ${Math.ceil(refusal.retryAfterMs / 1000)} s` }] },
+        });
+        return false;
+      });
+      accepted.splice(0, accepted.length, ...within);
+    }
     await this.executions.releaseKeys(uow, released);
     // A grant is single-use: its id is unique among executions, so a second use inserts nothing.
     const inserted = await this.executions.insert(uow, accepted.map((a) => a.row));
@@ -241,7 +268,10 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
         refused.push({ event: a.event, row: { ...a.row, grant_id: null, idempotency_key: null, status: 'rejected', reasons: [{ code: 'grant_already_used', message: `grant ${grantId} was used by execution ${usedBy.get(grantId)}; grants are single-use` }] } });
       }
     }
-    await this.executions.insert(uow, refused.map((r) => r.row));
+    await this.executions.insert(uow, [...refused, ...limited].map((r) => r.row));
+    for (const { event, row } of limited) {
+      uow.emit(EventTypes.ToolExecuted, { runId: row.run_id, stepId: row.step_id, tool: row.tool, executionId: row.id, status: 'failed', reasons: row.reasons, retryable: true }, { cause: event });
+    }
     for (const { event, row } of refused) {
       uow.emit(EventTypes.ToolExecuted, { runId: row.run_id, stepId: row.step_id, tool: row.tool, executionId: row.id, status: 'rejected', reasons: row.reasons }, { cause: event });
     }
@@ -275,9 +305,18 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
     const { metrics } = this.deps;
     uow.afterCommit(() => {
       for (const { row } of refused) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, status: 'rejected' });
+      for (const { row, refusal } of limited) {
+        metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, status: 'failed' });
+        metrics.toolRateLimited.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, scope: refusal.scope });
+      }
       for (const { done } of replayed) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: done.tool, status: 'replayed' });
       if (duplicates > 0) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: 'any', status: 'duplicate' }, duplicates);
     });
+  }
+
+  /** The tool's bucket: the settings' override, else the tool's own limit. */
+  private toolLimit(name: string): RateLimit | null {
+    return name in this.settings.toolRateLimits ? this.settings.toolRateLimits[name] : (this.catalog.find(name)?.rateLimit ?? null);
   }
 }
 
@@ -292,25 +331,74 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
 export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolResult> {
   readonly kind = TOOL_EFFECT;
   readonly repeatable = true;
+  /** One breaker per connection, in this process (see CircuitBreaker). */
+  readonly breakers: CircuitBreakers;
 
   constructor(
     private readonly catalog: ToolCatalog,
     private readonly executions: ExecutionsRepository,
     @InjectDataSource(TOOL_GATEWAY_SERVICE) private readonly dataSource: DataSource,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
-  ) {}
+    @Optional() @Inject(MEDIATION_SETTINGS) override?: Partial<MediationSettings>,
+  ) {
+    const { metrics } = deps;
+    this.breakers = new CircuitBreakers(mediationSettings(deps.config, override).breaker, Date.now, (connection, to) => {
+      metrics.toolBreakerState.set({ service: TOOL_GATEWAY_SERVICE, connection }, BREAKER_STATE_VALUE[to]);
+      metrics.toolBreakerTransitions.inc({ service: TOOL_GATEWAY_SERVICE, connection, to });
+    });
+  }
 
   async perform(effect: ClaimedEffect<ToolCallPayload>, ctx: PerformContext): Promise<ToolResult> {
+    const started = process.hrtime.bigint();
     const call = effect.payload;
+    const done = (result: ToolResult, outcome: string = result.status): ToolResult => {
+      this.deps.metrics.toolCallDuration.observe({ service: TOOL_GATEWAY_SERVICE, tool: call.tool, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+      return result;
+    };
     const tool = this.catalog.find(call.tool);
-    if (!tool) return { status: 'failed', reasons: [{ code: 'tool_not_registered', message: `tool "${call.tool}" is no longer in the catalog` }] };
+    if (!tool) return done({ status: 'failed', reasons: [{ code: 'tool_not_registered', message: `tool "${call.tool}" is no longer in the catalog` }] });
     // Suspension or revocation applies up to the last moment before the call, not only at request time.
     const stopped = agentStateProblem((await this.executions.agentStates(undefined, [call.agentId])).get(call.agentId), call.agentId, call.agentVersion);
-    if (stopped) return { status: 'rejected', reasons: [stopped] };
+    if (stopped) return done({ status: 'rejected', reasons: [stopped] });
     if (ctx.attempt > 1 && !tool.idempotent) {
-      return { status: 'failed', reasons: [{ code: 'outcome_unknown', message: `${call.tool} was in flight when the gateway stopped and cannot be repeated safely; reconcile with the system before retrying` }] };
+      return done({ status: 'failed', reasons: [{ code: 'outcome_unknown', message: `${call.tool} was in flight when the gateway stopped and cannot be repeated safely; reconcile with the system before retrying` }] });
     }
-    return tool.execute(this.dataSource, call.arguments, { runId: call.runId, executionId: call.executionId, idempotencyKey: ctx.key, signal: ctx.signal, latencyMs: this.deps.config.sandboxLatencyMs });
+    const connection = tool.connection ?? tool.name;
+    const breaker = this.breakers.for(connection);
+    const permit = breaker.allow();
+    this.deps.metrics.toolBreakerState.set({ service: TOOL_GATEWAY_SERVICE, connection }, BREAKER_STATE_VALUE[breaker.state]);
+    if (!permit) {
+      const wait = Math.max(1, Math.ceil(breaker.retryAfterMs() / 1000));
+      return done(
+        { status: 'failed', retryable: true, reasons: [{ code: 'circuit_open', message: `the circuit breaker of ${connection} is open after repeated failures; ${call.tool} was not called, retry in about ${wait} s` }] },
+        'circuit_open',
+      );
+    }
+    // A timeout counts against the connection when it happens, whether or not the tool heeds the abort.
+    const timedOut = () => permit.failed();
+    ctx.signal.addEventListener('abort', timedOut, { once: true });
+    let result: ToolResult;
+    try {
+      result = await tool.execute(this.dataSource, call.arguments, { runId: call.runId, executionId: call.executionId, idempotencyKey: ctx.key, signal: ctx.signal, latencyMs: this.deps.config.sandboxLatencyMs });
+    } catch (err) {
+      permit.failed();
+      done({ status: 'failed', reasons: [] }, ctx.signal.aborted ? 'timed_out' : 'error');
+      throw err;
+    } finally {
+      ctx.signal.removeEventListener('abort', timedOut);
+    }
+    // A retryable failure says the system is in trouble; any other answer, refusals included, says it works.
+    if (result.status === 'failed' && result.retryable) permit.failed();
+    else permit.succeeded();
+    if (ctx.signal.aborted) return done(result, 'timed_out');
+    if (result.status === 'succeeded') {
+      const invalid = this.catalog.checkOutput(call.tool, result.output);
+      if (invalid) {
+        const acted = tool.sideEffect === 'read' ? '' : '; the call reached the system and may have acted: reconcile before retrying';
+        return done({ status: 'failed', reasons: [{ code: invalid.code, message: `${invalid.message}${acted}`.slice(0, 2000) }] }, 'output_invalid');
+      }
+    }
+    return done(result);
   }
 
   async record(results: ReadonlyArray<{ effect: ClaimedEffect<ToolCallPayload>; outcome: EffectOutcome<ToolResult> }>, uow: UnitOfWork): Promise<void> {

@@ -10,6 +10,7 @@ export { DEMO_CONTRACTS, DEMO_INVOICES, DEMO_TICKETS, SANDBOX_SYSTEM_TOOLS, seed
 
 const lookupAccount: ToolDefinition = {
   name: 'sandbox.lookup_account',
+  connection: 'sandbox-accounts',
   description: 'Read an account (holder, status, balance) from the sandbox system of record',
   sideEffect: 'read',
   idempotent: true,
@@ -51,9 +52,13 @@ export const DEMO_ACCOUNTS: SandboxAccount[] = [
 export class ToolCatalog {
   private readonly ajv = new Ajv({ allErrors: true, strict: true });
   private readonly validators = new Map<string, ValidateFunction>();
+  private readonly outputValidators = new Map<string, ValidateFunction>();
 
   constructor(private readonly tools: ToolDefinition[] = BUILT_IN_TOOLS) {
-    for (const t of tools) this.validators.set(t.name, this.ajv.compile(t.inputSchema));
+    for (const t of tools) {
+      this.validators.set(t.name, this.ajv.compile(t.inputSchema));
+      if (t.outputSchema) this.outputValidators.set(t.name, this.ajv.compile(t.outputSchema));
+    }
   }
 
   find(name: string): ToolDefinition | undefined {
@@ -65,11 +70,21 @@ export class ToolCatalog {
     const validate = this.validators.get(name);
     if (!validate) return { code: 'tool_not_registered', message: `tool "${name}" is not in the catalog` };
     if (validate(args)) return null;
-    const detail = (validate.errors ?? [])
-      .map((e) => `${e.instancePath || '/'} ${e.message}${'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`)
-      .join('; ');
-    return { code: 'arguments_invalid', message: `arguments for ${name} do not match its schema: ${detail}` };
+    return { code: 'arguments_invalid', message: `arguments for ${name} do not match its schema: ${schemaErrors(validate)}` };
   }
+
+  /** Null when the tool has no output schema or the output fits it; otherwise a reason. */
+  checkOutput(name: string, output: Record<string, unknown> | undefined): Reason | null {
+    const validate = this.outputValidators.get(name);
+    if (!validate || validate(output ?? {})) return null;
+    return { code: 'output_invalid', message: `${name} answered output that does not match its schema: ${schemaErrors(validate)}`.slice(0, 2000) };
+  }
+}
+
+function schemaErrors(validate: ValidateFunction): string {
+  return (validate.errors ?? [])
+    .map((e) => `${e.instancePath || '/'} ${e.message}${'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`)
+    .join('; ');
 }
 
 export const newExecutionId = (): string => randomUUID();
