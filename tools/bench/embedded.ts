@@ -57,20 +57,23 @@ const INTENT = { agentId: 'support-assistant', task: 'What is the status of acc-
 const EXPECTED_OUTCOME = 'verified';
 
 /**
- * The app's secrets, made for this run: a bootstrap operator API key and the grant and ingress
- * Ed25519 keys (as `npx govmesh keygen --service` makes them; without them the embedded app
- * would generate its own into its data directory). The operator key creates the agent key the
+ * The app's secrets, made for this run: a bootstrap operator API key and the grant, ingress and
+ * verifier Ed25519 keys (as `npx govmesh keygen --service` makes them; without them the embedded
+ * app would generate its own into its data directory). The operator key creates the agent key the
  * load is sent with.
  */
 const APP_SECRETS = (() => {
   const grant = generateKeyPair();
   const ingress = generateKeyPair();
+  const verifier = generateKeyPair();
   return {
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: generateApiKey().key,
     GOVMESH_GRANT_SIGNING_KEY: grant.privateKeySeed,
     GOVMESH_GRANT_PUBLIC_KEY: grant.publicKey,
     GOVMESH_INGRESS_SIGNING_KEY: ingress.privateKeySeed,
     GOVMESH_INGRESS_PUBLIC_KEY: ingress.publicKey,
+    GOVMESH_VERIFIER_SIGNING_KEY: verifier.privateKeySeed,
+    GOVMESH_VERIFIER_PUBLIC_KEY: verifier.publicKey,
   };
 })();
 

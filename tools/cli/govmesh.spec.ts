@@ -140,6 +140,8 @@ describe('govmesh keygen', () => {
       'GOVMESH_GRANT_PUBLIC_KEY',
       'GOVMESH_INGRESS_SIGNING_KEY',
       'GOVMESH_INGRESS_PUBLIC_KEY',
+      'GOVMESH_VERIFIER_SIGNING_KEY',
+      'GOVMESH_VERIFIER_PUBLIC_KEY',
       'GOVMESH_CONNECTION_KEYS',
       'GOVMESH_BOOTSTRAP_OPERATOR_KEY',
     ]);
@@ -147,7 +149,8 @@ describe('govmesh keygen', () => {
     expect(Buffer.from(env.GOVMESH_CONNECTION_KEYS.split(':')[1], 'base64')).toHaveLength(32);
     expect(publicKeyOf(env.GOVMESH_GRANT_SIGNING_KEY)).toBe(env.GOVMESH_GRANT_PUBLIC_KEY);
     expect(publicKeyOf(env.GOVMESH_INGRESS_SIGNING_KEY)).toBe(env.GOVMESH_INGRESS_PUBLIC_KEY);
-    expect(env.GOVMESH_GRANT_PUBLIC_KEY).not.toBe(env.GOVMESH_INGRESS_PUBLIC_KEY);
+    expect(publicKeyOf(env.GOVMESH_VERIFIER_SIGNING_KEY)).toBe(env.GOVMESH_VERIFIER_PUBLIC_KEY);
+    expect(new Set([env.GOVMESH_GRANT_PUBLIC_KEY, env.GOVMESH_INGRESS_PUBLIC_KEY, env.GOVMESH_VERIFIER_PUBLIC_KEY]).size).toBe(3);
     expect(env.GOVMESH_BOOTSTRAP_OPERATOR_KEY).toMatch(/^gm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
     expect(parseApiKey(env.GOVMESH_BOOTSTRAP_OPERATOR_KEY)).not.toBeNull();
   });
@@ -160,6 +163,8 @@ describe('govmesh keygen', () => {
     expect(r.stdout).not.toContain('SIGNING_KEY');
     expect(r.stdout).not.toContain('CONNECTION_KEYS');
     expect(r.stdout).toContain('Grant public key:');
+    expect(r.stdout).toContain('Verifier public key:');
+    expect(readFileSync(join(dir, 'govmesh.env'), 'utf8')).toContain('GOVMESH_VERIFIER_SIGNING_KEY=');
   });
 });
 

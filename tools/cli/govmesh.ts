@@ -276,12 +276,15 @@ function keygen(io: CliIo, args: string[]): number {
 function keygenService(io: CliIo, out: string | undefined, asJson: boolean): number {
   const grant = generateKeyPair();
   const ingress = generateKeyPair();
+  const verifier = generateKeyPair();
   const operator = generateApiKey();
   const env = {
     GOVMESH_GRANT_SIGNING_KEY: grant.privateKeySeed,
     GOVMESH_GRANT_PUBLIC_KEY: grant.publicKey,
     GOVMESH_INGRESS_SIGNING_KEY: ingress.privateKeySeed,
     GOVMESH_INGRESS_PUBLIC_KEY: ingress.publicKey,
+    GOVMESH_VERIFIER_SIGNING_KEY: verifier.privateKeySeed,
+    GOVMESH_VERIFIER_PUBLIC_KEY: verifier.publicKey,
     GOVMESH_CONNECTION_KEYS: `k-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`,
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: operator.key,
   };
@@ -295,6 +298,9 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
         '# The HTTP ingress attests the intents of authenticated agents; policy gets only the public key.',
         `GOVMESH_INGRESS_SIGNING_KEY=${env.GOVMESH_INGRESS_SIGNING_KEY}`,
         `GOVMESH_INGRESS_PUBLIC_KEY=${env.GOVMESH_INGRESS_PUBLIC_KEY}`,
+        '# The verifier signs its read requests to the tool gateway; the tool gateway gets only the public key.',
+        `GOVMESH_VERIFIER_SIGNING_KEY=${env.GOVMESH_VERIFIER_SIGNING_KEY}`,
+        `GOVMESH_VERIFIER_PUBLIC_KEY=${env.GOVMESH_VERIFIER_PUBLIC_KEY}`,
         '# The tool gateway encrypts connection secrets under this master key (AES-256); to rotate, put a new <id>:<key> first and keep the old one after it.',
         `GOVMESH_CONNECTION_KEYS=${env.GOVMESH_CONNECTION_KEYS}`,
         '# The first operator: send it as `authorization: Bearer <key>` to register agents and their keys.',
@@ -303,7 +309,7 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
       ].join('\n');
   if (out !== undefined) {
     writeSecretFile(io, out, text);
-    io.stdout(`Wrote the service keys to ${out} (mode 0600).\nGrant public key:   ${grant.publicKey}\nIngress public key: ${ingress.publicKey}\n`);
+    io.stdout(`Wrote the service keys to ${out} (mode 0600).\nGrant public key:    ${grant.publicKey}\nIngress public key:  ${ingress.publicKey}\nVerifier public key: ${verifier.publicKey}\n`);
   } else {
     io.stdout(text);
   }

@@ -14,6 +14,7 @@ import {
 } from './events/steps';
 import { ApprovalDecidedV1, ApprovalRequestedV1, RunCompletedV1 } from './events/run';
 import { AgentChangedV1, ConnectionChangedV1, PolicyActivatedV1 } from './events/registry';
+import { ToolGrantChangedV1, ToolRegisteredV1, VerificationReadCompletedV1, VerificationReadRequestedV1 } from './events/tools';
 import { TimerFiredV1 } from './events/timer';
 
 /**
@@ -40,6 +41,10 @@ export const EventTypes = {
   AgentChanged: 'govmesh.agent.changed.v1',
   PolicyActivated: 'govmesh.policy.activated.v1',
   ConnectionChanged: 'govmesh.connection.changed.v1',
+  ToolRegistered: 'govmesh.tool.registered.v1',
+  ToolGrantChanged: 'govmesh.toolgrant.changed.v1',
+  VerificationReadRequested: 'govmesh.verification.readrequested.v1',
+  VerificationReadCompleted: 'govmesh.verification.readcompleted.v1',
 } as const;
 
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
@@ -48,7 +53,7 @@ export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
  * The data field whose value is the Kafka key of an event: the run id for run-scoped events, the
  * entity's id for registry events. Every event of one key stays in order on one partition.
  */
-export type EventKeyField = 'runId' | 'intentId' | 'agentId' | 'policySet' | 'connectionId';
+export type EventKeyField = 'runId' | 'intentId' | 'agentId' | 'policySet' | 'connectionId' | 'name';
 
 export interface EventDefinition<S extends TSchema = TSchema> {
   readonly type: EventType;
@@ -82,6 +87,10 @@ export const EVENT_CATALOG = {
   [EventTypes.AgentChanged]: define(EventTypes.AgentChanged, Topics.registry, AgentChangedV1, 'An agent was registered or changed in the registry.', 'agentId'),
   [EventTypes.PolicyActivated]: define(EventTypes.PolicyActivated, Topics.registry, PolicyActivatedV1, 'A policy set version became the one every decision uses.', 'policySet'),
   [EventTypes.ConnectionChanged]: define(EventTypes.ConnectionChanged, Topics.registry, ConnectionChangedV1, 'A connection was created, its secret rotated, or the connection revoked (never with the secret).', 'connectionId'),
+  [EventTypes.ToolRegistered]: define(EventTypes.ToolRegistered, Topics.registry, ToolRegisteredV1, 'A tool of the manifest was registered, changed (a new version) or retired: policy, the model router and the verifier learn tools from it.', 'name'),
+  [EventTypes.ToolGrantChanged]: define(EventTypes.ToolGrantChanged, Topics.registry, ToolGrantChangedV1, 'A tool was granted to an agent version (with argument constraints) or the grant withdrawn.', 'agentId'),
+  [EventTypes.VerificationReadRequested]: define(EventTypes.VerificationReadRequested, Topics.toolCommands, VerificationReadRequestedV1, 'The verifier asks the gateway, under its own signed identity, to read the system of record with a read tool for one check.'),
+  [EventTypes.VerificationReadCompleted]: define(EventTypes.VerificationReadCompleted, Topics.verifyCommands, VerificationReadCompletedV1, 'The gateway answers a verification read: the record as the system holds it, or why it could not be read.'),
 } as const;
 
 type Catalog = typeof EVENT_CATALOG;

@@ -9,3 +9,4 @@ export * from './events/steps';
 export * from './events/run';
 export * from './events/registry';
 export * from './events/timer';
+export * from './events/tools';

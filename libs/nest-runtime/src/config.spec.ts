@@ -71,7 +71,7 @@ describe('validateEnvironment', () => {
 
   it('knows every variable govmesh reads', () => {
     expect(CONFIG_VARIABLES).toEqual(
-      expect.arrayContaining(['PORT', 'KAFKA_BROKERS', 'DATABASE_URL', 'GOVMESH_GRANT_SIGNING_KEY', 'GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_INGRESS_SIGNING_KEY', 'GOVMESH_INGRESS_PUBLIC_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY', 'GOVMESH_OIDC_JWKS_URL', 'GOVMESH_METRICS_TOKEN', 'GOVMESH_DATA_DIR', 'GOVMESH_MAX_MESSAGE_BYTES', 'LOG_LEVEL']),
+      expect.arrayContaining(['PORT', 'KAFKA_BROKERS', 'DATABASE_URL', 'GOVMESH_GRANT_SIGNING_KEY', 'GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_INGRESS_SIGNING_KEY', 'GOVMESH_INGRESS_PUBLIC_KEY', 'GOVMESH_VERIFIER_SIGNING_KEY', 'GOVMESH_VERIFIER_PUBLIC_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY', 'GOVMESH_OIDC_JWKS_URL', 'GOVMESH_METRICS_TOKEN', 'GOVMESH_DATA_DIR', 'GOVMESH_MAX_MESSAGE_BYTES', 'LOG_LEVEL']),
     );
     expect(new Set(CONFIG_VARIABLES).size).toBe(CONFIG_VARIABLES.length);
   });
@@ -89,7 +89,7 @@ describe('toGovmeshConfig', () => {
       databaseUrl: undefined,
       databasePoolSize: 10,
       dataDir: '.govmesh',
-      keys: { grantSigning: undefined, grantPublic: undefined, ingressSigning: undefined, ingressPublic: undefined, connection: undefined },
+      keys: { grantSigning: undefined, grantPublic: undefined, ingressSigning: undefined, ingressPublic: undefined, verifierSigning: undefined, verifierPublic: undefined, connection: undefined },
       bootstrapOperatorKey: undefined,
       oidc: undefined,
       metricsToken: undefined,

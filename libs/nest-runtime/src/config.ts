@@ -82,6 +82,8 @@ export const CONFIG_SCHEMA = Joi.object({
   GOVMESH_GRANT_PUBLIC_KEY: Joi.string().max(4096).description('Tool gateway: the public key of the grant signing key (base64url); required distributed'),
   GOVMESH_INGRESS_SIGNING_KEY: Joi.string().max(4096).description('Orchestrator: Ed25519 private key attesting intents taken in over HTTP; required distributed'),
   GOVMESH_INGRESS_PUBLIC_KEY: Joi.string().max(4096).description('Policy: the public key of the ingress signing key; required distributed'),
+  GOVMESH_VERIFIER_SIGNING_KEY: Joi.string().max(4096).description('Verifier: Ed25519 private key that signs its read requests to the tool gateway; required distributed'),
+  GOVMESH_VERIFIER_PUBLIC_KEY: Joi.string().max(4096).description('Tool gateway: the public key of the verifier signing key; required distributed'),
   GOVMESH_BOOTSTRAP_OPERATOR_KEY: Joi.string().pattern(/^gm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/).description('An operator API key installed at start (`npx govmesh keygen --service` makes one); embedded mode generates its own'),
   GOVMESH_OIDC_ISSUER: Joi.string().uri().description('OIDC issuer whose bearer JWTs are accepted (with GOVMESH_OIDC_JWKS_URL)'),
   GOVMESH_OIDC_JWKS_URL: Joi.string().uri({ scheme: ['http', 'https'] }).description("The issuer's JWKS URL"),
@@ -140,7 +142,7 @@ export interface GovmeshConfig {
   databasePoolSize: number;
   dataDir: string;
   /** Key material as configured; embedded mode fills what is missing (see ServiceKeys). */
-  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string; connection?: string };
+  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string; verifierSigning?: string; verifierPublic?: string; connection?: string };
   bootstrapOperatorKey?: string;
   oidc?: { issuer: string; jwksUrl: string; audience: string; rolesClaim: string; groupsClaim: string; agentClaim: string };
   metricsToken?: string;
@@ -189,6 +191,8 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
       grantPublic: str('GOVMESH_GRANT_PUBLIC_KEY'),
       ingressSigning: str('GOVMESH_INGRESS_SIGNING_KEY'),
       ingressPublic: str('GOVMESH_INGRESS_PUBLIC_KEY'),
+      verifierSigning: str('GOVMESH_VERIFIER_SIGNING_KEY'),
+      verifierPublic: str('GOVMESH_VERIFIER_PUBLIC_KEY'),
       connection: str('GOVMESH_CONNECTION_KEYS'),
     },
     bootstrapOperatorKey: str('GOVMESH_BOOTSTRAP_OPERATOR_KEY'),

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -8,19 +8,30 @@ import type { GovmeshConfig } from './config';
 
 export const SERVICE_KEYS_FILE = 'service-keys.json';
 
-type Pair = 'grant' | 'ingress';
+type Pair = 'grant' | 'ingress' | 'verifier';
+
+const PAIRS: readonly Pair[] = ['grant', 'ingress', 'verifier'];
 
 const VARIABLES: Record<Pair, { signing: string; public: string; signer: string; verifier: string }> = {
   grant: { signing: 'GOVMESH_GRANT_SIGNING_KEY', public: 'GOVMESH_GRANT_PUBLIC_KEY', signer: 'policy', verifier: 'tool-gateway' },
   ingress: { signing: 'GOVMESH_INGRESS_SIGNING_KEY', public: 'GOVMESH_INGRESS_PUBLIC_KEY', signer: 'orchestrator', verifier: 'policy' },
+  verifier: { signing: 'GOVMESH_VERIFIER_SIGNING_KEY', public: 'GOVMESH_VERIFIER_PUBLIC_KEY', signer: 'verifier', verifier: 'tool-gateway' },
+};
+
+/** Where each pair's configured halves sit in `GovmeshConfig.keys`. */
+const CONFIGURED: Record<Pair, { signing: keyof GovmeshConfig['keys']; public: keyof GovmeshConfig['keys'] }> = {
+  grant: { signing: 'grantSigning', public: 'grantPublic' },
+  ingress: { signing: 'ingressSigning', public: 'ingressPublic' },
+  verifier: { signing: 'verifierSigning', public: 'verifierPublic' },
 };
 
 /**
  * The services' own Ed25519 keys: policy signs action grants (the tool gateway holds only the
- * public key) and the HTTP ingress attests intents it authenticated (policy holds only the public
- * key). No key ships with govmesh: distributed processes refuse to start without the keys their
- * services need; embedded mode generates a pair on first start and keeps it under the data
- * directory (in memory for an in-memory database).
+ * public key), the HTTP ingress attests intents it authenticated (policy holds only the public
+ * key) and the verifier signs its read requests (the tool gateway holds only the public key). No
+ * key ships with govmesh: distributed processes refuse to start without the keys their services
+ * need; embedded mode generates the pairs on first start and keeps them under the data directory
+ * (in memory for an in-memory database), adding any pair a file written by an earlier version lacks.
  */
 @Injectable()
 export class ServiceKeys {
@@ -31,13 +42,13 @@ export class ServiceKeys {
 
   /** The private key of a pair, for the one service that signs with it. */
   signingKey(pair: Pair): KeyObject {
-    const configured = pair === 'grant' ? this.config.keys.grantSigning : this.config.keys.ingressSigning;
+    const configured = this.config.keys[CONFIGURED[pair].signing];
     return this.load(VARIABLES[pair].signing, configured ?? this.embedded(pair, VARIABLES[pair].signing), loadPrivateKey);
   }
 
   /** The public key of a pair, for the services that check its signatures. */
   publicKey(pair: Pair): KeyObject {
-    const configured = pair === 'grant' ? this.config.keys.grantPublic : this.config.keys.ingressPublic;
+    const configured = this.config.keys[CONFIGURED[pair].public];
     if (configured) return this.load(VARIABLES[pair].public, configured, loadPublicKey);
     const seed = this.embedded(pair, VARIABLES[pair].public);
     return this.load(VARIABLES[pair].public, publicKeyOf(seed), loadPublicKey);
@@ -65,14 +76,25 @@ export class ServiceKeys {
   }
 
   private loadOrCreateEmbedded(): Record<Pair, string> {
-    const fresh = () => ({ grant: generateKeyPair().privateKeySeed, ingress: generateKeyPair().privateKeySeed });
-    if (this.config.dataDir.startsWith('memory://')) return fresh();
+    const seed = () => generateKeyPair().privateKeySeed;
+    if (this.config.dataDir.startsWith('memory://')) return Object.fromEntries(PAIRS.map((pair) => [pair, seed()])) as Record<Pair, string>;
     const file = join(this.config.dataDir, SERVICE_KEYS_FILE);
-    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<Pair, string>;
-    const keys = fresh();
+    const stored = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<Record<Pair, string>>) : undefined;
+    const missing = PAIRS.filter((pair) => typeof stored?.[pair] !== 'string');
+    if (stored && missing.length === 0) return stored as Record<Pair, string>;
+    // Pairs already on disk stay as they are: only the missing ones are generated.
+    const keys = { ...stored, ...Object.fromEntries(missing.map((pair) => [pair, seed()])) } as Record<Pair, string>;
     mkdirSync(this.config.dataDir, { recursive: true });
-    writeFileSync(file, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
-    this.logger.log(`generated the grant and ingress signing keys in ${file}`);
+    // Written aside and renamed over: the file is never half-written, and gets mode 0600 even when it existed.
+    const temporary = `${file}.${process.pid}.tmp`;
+    rmSync(temporary, { force: true });
+    writeFileSync(temporary, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+    renameSync(temporary, file);
+    this.logger.log(`generated the ${list(missing)} signing key${missing.length > 1 ? 's' : ''} in ${file}`);
     return keys;
   }
+}
+
+function list(names: readonly string[]): string {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
 }

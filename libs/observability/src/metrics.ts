@@ -33,6 +33,11 @@ export class GovmeshMetrics {
   readonly toolBreakerTransitions: Counter<'service' | 'connection' | 'to'>;
   readonly toolRateLimited: Counter<'service' | 'tool' | 'scope'>;
   readonly verifications: Counter<'service' | 'verdict'>;
+  readonly verificationChecks: Counter<'service' | 'check' | 'result'>;
+  readonly actionsRefused: Counter<'service' | 'reason'>;
+  readonly toolRetries: Counter<'service' | 'tool' | 'reason'>;
+  readonly toolCallsRefused: Counter<'service' | 'tool' | 'reason'>;
+  readonly verificationReads: Counter<'service' | 'tool' | 'status'>;
   readonly auditRecords: Counter<'service'>;
   readonly eventsSkipped: Counter<'service' | 'topic' | 'type'>;
   readonly unrecordedDeadLetters: Counter<'service' | 'reason'>;
@@ -73,6 +78,11 @@ export class GovmeshMetrics {
     this.toolBreakerTransitions = new Counter({ name: 'govmesh_tool_breaker_transitions_total', help: 'Circuit breaker transitions by connection and the state entered (closed, half_open, open)', labelNames: ['service', 'connection', 'to'], registers: r });
     this.toolRateLimited = new Counter({ name: 'govmesh_tool_rate_limited_total', help: 'Tool calls refused by a rate limit, by tool and the bucket that refused (agent, tool)', labelNames: ['service', 'tool', 'scope'], registers: r });
     this.verifications = new Counter({ name: 'govmesh_verifications_total', help: 'Verifications by verdict', labelNames: ['service', 'verdict'], registers: r });
+    this.verificationChecks = new Counter({ name: 'govmesh_verification_checks_total', help: 'Verification checks by kind (read_back, state, citation, grant) and result (pass, mismatch, not_found, error)', labelNames: ['service', 'check', 'result'], registers: r });
+    this.actionsRefused = new Counter({ name: 'govmesh_actions_refused_total', help: 'Proposed actions policy refused before deciding them (a run it never admitted, another agent than the run\'s), by reason', labelNames: ['service', 'reason'], registers: r });
+    this.toolRetries = new Counter({ name: 'govmesh_tool_retries_total', help: 'Tool calls the gateway tried again after a retryable failure, by tool and the failure', labelNames: ['service', 'tool', 'reason'], registers: r });
+    this.toolCallsRefused = new Counter({ name: 'govmesh_tool_calls_refused_total', help: 'Tool requests the gateway refused before calling anything, by tool and reason (no tool grant, a constraint, a grant for another action)', labelNames: ['service', 'tool', 'reason'], registers: r });
+    this.verificationReads = new Counter({ name: 'govmesh_verification_reads_total', help: 'Reads the gateway performed (or refused) for the verifier, by tool and status', labelNames: ['service', 'tool', 'status'], registers: r });
     this.eventsSkipped = new Counter({ name: 'govmesh_events_skipped_total', help: 'Valid events of a type this consumer has no handler for, skipped (not dead-lettered)', labelNames: ['service', 'topic', 'type'], registers: r });
     this.unrecordedDeadLetters = new Counter({ name: 'govmesh_dead_letters_unrecorded_total', help: 'Dead letters the dead-letter consumer could not record (never re-dead-lettered)', labelNames: ['service', 'reason'], registers: r });
     this.outboxFailed = new Counter({ name: 'govmesh_outbox_failed_total', help: 'Outbox rows the broker refused permanently, moved aside with their reason', labelNames: ['service', 'topic', 'reason'], registers: r });

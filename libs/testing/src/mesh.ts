@@ -13,13 +13,16 @@ const ROOT = resolve(__dirname, '../../..');
 
 /**
  * The secrets of one mesh, generated fresh for it as `npx govmesh keygen --service` does: the
- * grant and ingress Ed25519 pairs (base64url seeds and public keys) and a bootstrap operator key.
+ * grant, ingress and verifier Ed25519 pairs (base64url seeds and public keys) and a bootstrap
+ * operator key.
  */
 export interface MeshKeys {
   GOVMESH_GRANT_SIGNING_KEY: string;
   GOVMESH_GRANT_PUBLIC_KEY: string;
   GOVMESH_INGRESS_SIGNING_KEY: string;
   GOVMESH_INGRESS_PUBLIC_KEY: string;
+  GOVMESH_VERIFIER_SIGNING_KEY: string;
+  GOVMESH_VERIFIER_PUBLIC_KEY: string;
   /** The master key the tool gateway encrypts connection secrets under. */
   GOVMESH_CONNECTION_KEYS: string;
   GOVMESH_BOOTSTRAP_OPERATOR_KEY: string;
@@ -28,11 +31,14 @@ export interface MeshKeys {
 export function generateMeshKeys(): MeshKeys {
   const grant = generateKeyPair();
   const ingress = generateKeyPair();
+  const verifier = generateKeyPair();
   return {
     GOVMESH_GRANT_SIGNING_KEY: grant.privateKeySeed,
     GOVMESH_GRANT_PUBLIC_KEY: grant.publicKey,
     GOVMESH_INGRESS_SIGNING_KEY: ingress.privateKeySeed,
     GOVMESH_INGRESS_PUBLIC_KEY: ingress.publicKey,
+    GOVMESH_VERIFIER_SIGNING_KEY: verifier.privateKeySeed,
+    GOVMESH_VERIFIER_PUBLIC_KEY: verifier.publicKey,
     GOVMESH_CONNECTION_KEYS: `mesh-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`,
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: generateApiKey().key,
   };
@@ -40,16 +46,17 @@ export function generateMeshKeys(): MeshKeys {
 
 /**
  * The keys each process gets, as an operator deploys them: only policy holds the grant signing
- * key, only the orchestrator (the HTTP ingress) the ingress signing key; every process gets the
- * bootstrap operator key (they share the identity schema).
+ * key, only the orchestrator (the HTTP ingress) the ingress signing key, only the verifier the
+ * verifier signing key; every process gets the bootstrap operator key (they share the identity
+ * schema).
  */
 export const MESH_APP_KEYS: Record<MeshApp, Array<keyof MeshKeys>> = {
   policy: ['GOVMESH_GRANT_SIGNING_KEY', 'GOVMESH_INGRESS_PUBLIC_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   orchestrator: ['GOVMESH_INGRESS_SIGNING_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   'model-router': ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   context: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
-  'tool-gateway': ['GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_CONNECTION_KEYS', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
-  verifier: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
+  'tool-gateway': ['GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_VERIFIER_PUBLIC_KEY', 'GOVMESH_CONNECTION_KEYS', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
+  verifier: ['GOVMESH_VERIFIER_SIGNING_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   telemetry: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
 };
 

@@ -115,7 +115,16 @@ export const ToolExecutedV1 = Type.Object(
 export type ToolExecutedV1 = Static<typeof ToolExecutedV1>;
 
 export const VerificationRequestedV1 = Type.Object(
-  { runId: RunId, stepId: StepId, claim: RecordClaim },
+  {
+    runId: RunId,
+    stepId: StepId,
+    claim: RecordClaim,
+    /** The call whose claim this is: the manifest's verification checks of this tool apply. */
+    tool: Type.Optional(Type.String({ maxLength: 128 })),
+    executionId: Type.Optional(Type.String({ maxLength: 64 })),
+    arguments: Type.Optional(JsonObject),
+    output: Type.Optional(JsonObject),
+  },
   { additionalProperties: false },
 );
 export type VerificationRequestedV1 = Static<typeof VerificationRequestedV1>;

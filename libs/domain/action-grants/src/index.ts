@@ -217,3 +217,57 @@ export function verifyApproval(publicKey: KeyObject | string, attestation: Appro
     return false;
   }
 }
+
+/**
+ * A read the verifier asks of the tool gateway under its own identity: one check of one
+ * verification, signed with the verifier's Ed25519 key (the gateway holds only its public key).
+ */
+export interface VerificationReadFields {
+  runId: string;
+  verificationId: string;
+  check: number;
+  tool: string;
+  arguments: Record<string, unknown>;
+  requestedAt: string;
+}
+
+export interface SignedVerificationRead extends VerificationReadFields {
+  keyId: string;
+  signature: string;
+}
+
+const VERIFICATION_READ_CONTEXT = 'govmesh-verification-read-v1';
+/** How old a verification read may be when the gateway receives it. */
+export const VERIFICATION_READ_MAX_AGE_SECONDS = 300;
+
+function verificationReadPayload(r: VerificationReadFields & { keyId: string }): string {
+  const canonical = canonicalize({ context: VERIFICATION_READ_CONTEXT, runId: r.runId, verificationId: r.verificationId, check: r.check, tool: r.tool, arguments: r.arguments, requestedAt: r.requestedAt, keyId: r.keyId });
+  if (canonical === undefined) throw new Error('verification read cannot be canonicalized');
+  return canonical;
+}
+
+/** Signs a verification read with the verifier's key; domain-separated from grants and approvals. */
+export function signVerificationRead(privateKey: KeyObject | string, fields: VerificationReadFields): SignedVerificationRead {
+  const key = loadPrivateKey(privateKey);
+  const keyId = keyIdOf(key);
+  return { ...fields, keyId, signature: sign(key, verificationReadPayload({ ...fields, keyId })) };
+}
+
+/** Null when the read was signed by the verifier's key and is fresh; otherwise why it is refused. */
+export function checkVerificationRead(publicKey: KeyObject | string, read: SignedVerificationRead, now: Date): { code: string; message: string } | null {
+  const trusted = loadPublicKey(publicKey);
+  const trustedKeyId = keyIdOf(trusted);
+  if (read.keyId !== trustedKeyId) return { code: 'verifier_key_unknown', message: `the read was signed with key ${read.keyId}, not with the verifier key this gateway trusts (${trustedKeyId})` };
+  let valid = false;
+  try {
+    valid = verify(trusted, verificationReadPayload(read), read.signature);
+  } catch {
+    valid = false;
+  }
+  if (!valid) return { code: 'verifier_signature_invalid', message: 'the read signature does not verify; it was not signed by the verifier, or it was altered' };
+  const at = parseRfc3339(read.requestedAt);
+  if (at === null) return { code: 'verifier_read_malformed', message: 'the read has no valid request time' };
+  if (now.getTime() - at > VERIFICATION_READ_MAX_AGE_SECONDS * 1000) return { code: 'verifier_read_stale', message: `the read was requested at ${read.requestedAt}, more than ${VERIFICATION_READ_MAX_AGE_SECONDS} seconds ago` };
+  if (at - now.getTime() > GRANT_MAX_CLOCK_SKEW_SECONDS * 1000) return { code: 'verifier_read_stale', message: `the read was requested at ${read.requestedAt}, ahead of this gateway's clock` };
+  return null;
+}

@@ -7,6 +7,7 @@ import {
   TIER_RANK,
   effectiveTier,
   higherClassification,
+  requiredTier,
   type AgentIdentity,
   type AutonomyTier,
   type CedarJson,
@@ -120,7 +121,17 @@ export function decideAction(bundle: PolicyBundle, req: ActionRequest): PolicyDe
     context['target'] = { __entity: uid };
   }
   Object.assign(context, projectArguments(req.arguments));
-  return reevaluate(bundle, { principal, action, resource, context, entities });
+  const request: RecordedRequest = { principal, action, resource, context, entities };
+  // Below the tier its side effect needs, no policy can open the tool: refused before Cedar, with
+  // the whole request recorded, so a replay under any bundle refuses it again.
+  const needed = requiredTier(tool);
+  if (needed !== undefined && TIER_RANK[tier] < TIER_RANK[needed]) {
+    request.refusal = {
+      code: 'tier_too_low_for_side_effect',
+      message: `tool "${req.toolName}" is ${tool.sideEffect}: it may be used only at the effective tier ${needed}${tool.maxTier ? ' (its maxTier)' : ''}, and this call's is ${tier} (agent tier ${agent.tier})`,
+    };
+  }
+  return reevaluate(bundle, request);
 }
 
 function notRegistered(agentId: string): DecisionReason {
@@ -176,9 +187,9 @@ function entityOf(request: RecordedRequest, uid: { type: string; id: string }): 
  */
 export function reevaluate(bundle: PolicyBundle, request: RecordedRequest): PolicyDecision {
   const base = { policyVersion: bundle.version, request, approvers: [] as string[], verify: false };
-  if (request.refusal) return { ...base, effect: 'deny', reasons: [request.refusal], determiningPolicies: [] };
   const tier = tierOf(request.context['effectiveTier']);
   const withTier = tier === undefined ? base : { ...base, effectiveTier: tier };
+  if (request.refusal) return { ...withTier, effect: 'deny', reasons: [request.refusal], determiningPolicies: [] };
   const answer = authorize(bundle, request);
   if (answer.type === 'failure') {
     return { ...withTier, effect: 'deny', determiningPolicies: [], reasons: [{ code: 'policy_evaluation_failed', message: `policy evaluation failed: ${answer.messages.join('; ')}` }] };
@@ -208,7 +219,9 @@ export function reevaluate(bundle: PolicyBundle, request: RecordedRequest): Poli
       reasons: [{ code: 'no_permit', message: `no policy permits ${request.principal.id} (${tierText}) to ${request.action.id} ${target}; denied by default` }],
     };
   }
-  // A destructive or external-send tool is allowed only by permits that say so explicitly.
+  // A destructive or external-send tool is allowed only by permits that say so explicitly. Such a
+  // permit only opens the tool: a checkpoint any satisfied permit asks for (the tier's approval,
+  // say) still applies, so the call is never looser than a write at the same tier.
   const sideEffect = request.action.id === 'InvokeTool' ? entityOf(request, request.resource)?.attrs['sideEffect'] : undefined;
   let permits = ids;
   if (sideEffect === 'destructive' || sideEffect === 'external_send') {
@@ -227,8 +240,8 @@ export function reevaluate(bundle: PolicyBundle, request: RecordedRequest): Poli
       };
     }
   }
-  const checkpoint = permits.some((id) => bundle.effects[id] === 'escalate') ? 'escalate' : permits.some((id) => bundle.effects[id] === 'require_approval') ? 'require_approval' : undefined;
-  const determining = checkpoint ? permits.filter((id) => bundle.effects[id] === checkpoint) : permits;
+  const checkpoint = ids.some((id) => bundle.effects[id] === 'escalate') ? 'escalate' : ids.some((id) => bundle.effects[id] === 'require_approval') ? 'require_approval' : undefined;
+  const determining = checkpoint ? ids.filter((id) => bundle.effects[id] === checkpoint) : permits;
   const approvers = [...new Set(determining.flatMap((id) => bundle.approvers[id] ?? []))].sort();
   return {
     ...withTier,

@@ -3,7 +3,10 @@
 /** How much an agent may do on its own, from least to most autonomous (seeds/002). */
 export type AutonomyTier = 'assist' | 'prepare' | 'execute_low' | 'execute_high';
 export type Classification = 'public' | 'internal' | 'confidential' | 'restricted';
-/** What a tool does to the world; `destructive` and `external_send` need an explicitly annotated permit. */
+/**
+ * What a tool does to the world; `destructive` and `external_send` need an explicitly annotated
+ * permit, and a destructive tool is used only at the tier it needs (`requiredTier`).
+ */
 export type SideEffect = 'read' | 'write' | 'destructive' | 'external_send';
 export type AgentStatus = 'active' | 'suspended' | 'retired';
 export type PolicyEffect = 'allow' | 'deny' | 'require_approval' | 'escalate';
@@ -37,8 +40,19 @@ export interface ToolProfile {
   name: string;
   sideEffect: SideEffect;
   classification: Classification;
-  /** The most autonomous tier this tool may ever be used at. */
+  /** The most autonomous tier this tool may ever be used at (for a destructive tool, also the tier it needs). */
   maxTier?: AutonomyTier;
+}
+
+/**
+ * The least autonomous effective tier a tool may be called at, whatever the policies say;
+ * undefined when the policies alone decide. A destructive tool needs execute_high, the tier whose
+ * changes a human approves and whose outcome is verified, unless its manifest names a `maxTier`:
+ * then it needs exactly that tier (the effective tier never exceeds the tool's `maxTier`), so an
+ * agent, workflow or data capped below it cannot use the tool at all.
+ */
+export function requiredTier(tool: ToolProfile): AutonomyTier | undefined {
+  return tool.sideEffect === 'destructive' ? (tool.maxTier ?? 'execute_high') : undefined;
 }
 
 /** The record a tool call acts on, when the caller knows it. */
@@ -79,7 +93,7 @@ export interface RecordedRequest {
   resource: EntityRef;
   context: Record<string, CedarJson>;
   entities: RecordedEntity[];
-  /** Set when the engine refused before asking Cedar (unknown agent or tool); re-evaluation repeats it. */
+  /** Set when the engine refused before asking Cedar (unknown agent or tool, a destructive tool below its tier); re-evaluation repeats it. */
   refusal?: DecisionReason;
 }
 

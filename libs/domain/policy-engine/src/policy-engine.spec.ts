@@ -12,6 +12,7 @@ import {
   effectiveTier,
   loadPolicyBundle,
   reevaluate,
+  requiredTier,
   validatePolicySet,
   type ActionRequest,
   type AgentIdentity,
@@ -82,7 +83,6 @@ describe('the seed policy set', () => {
   it('lists the seed workflow tools with their side effects and classifications', () => {
     expect(SEED_TOOL_PROFILES.map((t) => [t.name, t.sideEffect, t.classification, t.maxTier])).toEqual([
       ['sandbox.lookup_account', 'read', 'confidential', undefined],
-      ['sandbox.freeze_account', 'write', 'confidential', 'execute_high'],
       ['invoices.lookup', 'read', 'confidential', undefined],
       ['invoices.approve_payment', 'write', 'confidential', undefined],
       ['contracts.lookup', 'read', 'internal', undefined],
@@ -96,7 +96,6 @@ describe('the seed policy set', () => {
   // The demo's agents: what the README's summary shows, and one scenario per seed workflow.
   it.each([
     ['support-assistant', 'sandbox.lookup_account', {}, 'allow', 'permitted_by_policy'],
-    ['support-assistant', 'sandbox.freeze_account', { accountId: 'acc-003' }, 'allow', 'permitted_by_policy'],
     ['research-assistant', 'sandbox.lookup_account', {}, 'deny', 'no_permit'],
     ['legacy-batch-bot', 'sandbox.lookup_account', {}, 'deny', 'forbidden_by_policy'],
     ['invoice-exceptions-agent', 'invoices.approve_payment', { amount: 1200 }, 'allow', 'permitted_by_policy'],
@@ -248,15 +247,15 @@ describe('autonomy tiers (seed policies)', () => {
   it.each<[AutonomyTier, SideEffect, PolicyEffect, string, string[], boolean]>([
     ['assist', 'read', 'deny', 'no_permit', [], false],
     ['assist', 'write', 'deny', 'no_permit', [], false],
-    ['assist', 'destructive', 'deny', 'no_permit', [], false],
+    ['assist', 'destructive', 'deny', 'tier_too_low_for_side_effect', [], false],
     ['assist', 'external_send', 'deny', 'no_permit', [], false],
     ['prepare', 'read', 'allow', 'permitted_by_policy', ['read-tools-above-assist'], false],
     ['prepare', 'write', 'require_approval', 'require_approval_by_policy', ['prepare-tier-changes-need-approval'], false],
-    ['prepare', 'destructive', 'deny', 'side_effect_not_explicitly_permitted', ['prepare-tier-changes-need-approval'], false],
+    ['prepare', 'destructive', 'deny', 'tier_too_low_for_side_effect', [], false],
     ['prepare', 'external_send', 'deny', 'side_effect_not_explicitly_permitted', ['prepare-tier-changes-need-approval'], false],
     ['execute_low', 'read', 'allow', 'permitted_by_policy', ['read-tools-above-assist'], false],
     ['execute_low', 'write', 'allow', 'permitted_by_policy', ['execute-low-acts-within-policy'], false],
-    ['execute_low', 'destructive', 'deny', 'side_effect_not_explicitly_permitted', ['execute-low-acts-within-policy'], false],
+    ['execute_low', 'destructive', 'deny', 'tier_too_low_for_side_effect', [], false],
     ['execute_low', 'external_send', 'deny', 'side_effect_not_explicitly_permitted', ['execute-low-acts-within-policy'], false],
     ['execute_high', 'read', 'allow', 'permitted_by_policy', ['read-tools-above-assist'], false],
     ['execute_high', 'write', 'require_approval', 'require_approval_by_policy', ['execute-high-changes-need-approval'], true],
@@ -273,11 +272,11 @@ describe('autonomy tiers (seed policies)', () => {
   });
 
   it('names the side effect and the permits that lacked the annotation', () => {
-    const decision = invoke(seed, agentAt('execute_low'), toolFor('destructive', { name: 'crm.delete_customer' }));
+    const decision = invoke(seed, agentAt('execute_high'), toolFor('destructive', { name: 'crm.delete_customer' }));
     expect(decision.reasons).toEqual([
       {
         code: 'side_effect_not_explicitly_permitted',
-        message: 'tool "crm.delete_customer" is destructive: only a permit annotated @allowSideEffect("destructive") may allow it, and "execute-low-acts-within-policy" is not',
+        message: 'tool "crm.delete_customer" is destructive: only a permit annotated @allowSideEffect("destructive") may allow it, and "execute-high-changes-need-approval" is not',
       },
     ]);
   });
@@ -548,9 +547,94 @@ describe('destructive and external-send tools need an explicit permit', () => {
     ['an annotation on a write tool (no effect)', '@allowSideEffect("destructive")', 'write', 'allow'],
   ])('%s on a %s tool: %s', (_what, annotation, sideEffect, effect) => {
     const custom = loadPolicyBundle({ ...SEED_POLICIES, 'purge-permit': `${annotation}\npermit(principal is Agent, action == Action::"InvokeTool", resource == Tool::"crm.purge") when { context.effectiveTierRank >= 2 };` });
-    const decision = invoke(custom, agentAt('execute_low'), toolFor(sideEffect, { name: 'crm.purge' }));
+    // maxTier execute_low: the tier a destructive tool needs is that one, so the permits decide.
+    const decision = invoke(custom, agentAt('execute_low'), toolFor(sideEffect, { name: 'crm.purge', maxTier: 'execute_low' }));
     expect(decision.effect).toBe(effect);
     if (effect === 'allow' && sideEffect !== 'write') expect(decision.determiningPolicies).toEqual(['purge-permit']);
+  });
+});
+
+describe('destructive tools need execute_high unless their maxTier says otherwise', () => {
+  /** The seed set plus a plain permit annotated for destructive calls of crm.purge. */
+  const purgeable = loadPolicyBundle({
+    ...SEED_POLICIES,
+    'purge-permit': '@allowSideEffect("destructive")\npermit(principal is Agent, action == Action::"InvokeTool", resource == Tool::"crm.purge");',
+  });
+  const purge = (sideEffect: SideEffect, maxTier?: AutonomyTier) => toolFor(sideEffect, { name: 'crm.purge', ...(maxTier ? { maxTier } : {}) });
+  const STRICTNESS: Record<PolicyEffect, number> = { allow: 0, require_approval: 1, escalate: 2, deny: 3 };
+
+  it.each<[SideEffect, AutonomyTier | undefined, AutonomyTier | undefined]>([
+    ['read', undefined, undefined],
+    ['write', undefined, undefined],
+    ['write', 'prepare', undefined],
+    ['external_send', undefined, undefined],
+    ['destructive', undefined, 'execute_high'],
+    ['destructive', 'execute_high', 'execute_high'],
+    ['destructive', 'execute_low', 'execute_low'],
+    ['destructive', 'prepare', 'prepare'],
+  ])('requiredTier: a %s tool with maxTier %s needs %s', (sideEffect, maxTier, expected) => {
+    expect(requiredTier(purge(sideEffect, maxTier))).toBe(expected);
+  });
+
+  it.each<[AutonomyTier | undefined, AutonomyTier, PolicyEffect, string, string[], AutonomyTier, boolean]>([
+    [undefined, 'assist', 'deny', 'tier_too_low_for_side_effect', [], 'assist', false],
+    [undefined, 'prepare', 'deny', 'tier_too_low_for_side_effect', [], 'prepare', false],
+    [undefined, 'execute_low', 'deny', 'tier_too_low_for_side_effect', [], 'execute_low', false],
+    [undefined, 'execute_high', 'require_approval', 'require_approval_by_policy', ['execute-high-changes-need-approval'], 'execute_high', true],
+    ['execute_low', 'prepare', 'deny', 'tier_too_low_for_side_effect', [], 'prepare', false],
+    ['execute_low', 'execute_low', 'allow', 'permitted_by_policy', ['purge-permit'], 'execute_low', false],
+    ['execute_low', 'execute_high', 'allow', 'permitted_by_policy', ['purge-permit'], 'execute_low', false],
+    ['prepare', 'assist', 'deny', 'tier_too_low_for_side_effect', [], 'assist', false],
+    ['prepare', 'prepare', 'require_approval', 'require_approval_by_policy', ['prepare-tier-changes-need-approval'], 'prepare', false],
+    ['prepare', 'execute_high', 'require_approval', 'require_approval_by_policy', ['prepare-tier-changes-need-approval'], 'prepare', false],
+  ])('maxTier %s, %s agent, under an annotated permit: %s (%s)', (maxTier, tier, effect, code, determining, effective, verify) => {
+    const decision = invoke(purgeable, agentAt(tier), purge('destructive', maxTier));
+    expect(decision.effect).toBe(effect);
+    expect(decision.reasons.map((r) => r.code)).toEqual([code]);
+    expect(decision.determiningPolicies).toEqual(determining);
+    expect(decision.effectiveTier).toBe(effective);
+    expect(decision.verify).toBe(verify);
+  });
+
+  it('says which tier the tool needs and which the call has, whatever the policies say', () => {
+    const anything = loadPolicyBundle({ 'all-purges': '@allowSideEffect("destructive")\npermit(principal, action, resource);' });
+    const decision = invoke(anything, agentAt('execute_high'), purge('destructive'), { workflowTier: 'execute_low' });
+    expect(decision).toMatchObject({ effect: 'deny', effectiveTier: 'execute_low', determiningPolicies: [], approvers: [], verify: false });
+    expect(decision.reasons).toEqual([
+      {
+        code: 'tier_too_low_for_side_effect',
+        message: 'tool "crm.purge" is destructive: it may be used only at the effective tier execute_high, and this call\'s is execute_low (agent tier execute_high)',
+      },
+    ]);
+    expect(invoke(anything, agentAt('execute_low'), purge('destructive', 'execute_low')).effect).toBe('allow');
+    expect(invoke(anything, agentAt('prepare'), purge('destructive', 'execute_low')).reasons[0].message).toContain('the effective tier execute_low (its maxTier), and this call\'s is prepare');
+  });
+
+  it('records the whole request with the refusal, so the audit shows what was asked', () => {
+    const { request } = invoke(purgeable, agentAt('execute_low'), purge('destructive'), { arguments: { accountId: 'acc-1' } });
+    expect(request.refusal?.code).toBe('tier_too_low_for_side_effect');
+    expect(request.context).toMatchObject({ effectiveTier: 'execute_low', accountId: 'acc-1' });
+    expect(request.entities.map((e) => e.uid.type)).toEqual(['Agent', 'Tool']);
+  });
+
+  it('is never looser than a write of the same tool at any tier', () => {
+    for (const tier of ['assist', 'prepare', 'execute_low', 'execute_high'] as const) {
+      for (const maxTier of [undefined, 'prepare', 'execute_low', 'execute_high'] as const) {
+        for (const workflowTier of [undefined, 'prepare'] as const) {
+          const write = invoke(purgeable, agentAt(tier), purge('write', maxTier), { workflowTier });
+          const destructive = invoke(purgeable, agentAt(tier), purge('destructive', maxTier), { workflowTier });
+          expect({ tier, maxTier, workflowTier, stricter: STRICTNESS[destructive.effect] >= STRICTNESS[write.effect] }).toEqual({ tier, maxTier, workflowTier, stricter: true });
+        }
+      }
+    }
+  });
+
+  it('keeps the tier checkpoint for an external send an annotated plain permit allows', () => {
+    const custom = loadPolicyBundle({ ...SEED_POLICIES, 'notify-permit': '@allowSideEffect("external_send")\npermit(principal is Agent, action == Action::"InvokeTool", resource == Tool::"crm.notify");' });
+    const notify = toolFor('external_send', { name: 'crm.notify' });
+    expect(invoke(custom, agentAt('execute_high'), notify)).toMatchObject({ effect: 'require_approval', determiningPolicies: ['execute-high-changes-need-approval'], verify: true });
+    expect(invoke(custom, agentAt('prepare'), notify)).toMatchObject({ effect: 'require_approval', determiningPolicies: ['prepare-tier-changes-need-approval'] });
+    expect(invoke(custom, agentAt('execute_low'), notify)).toMatchObject({ effect: 'allow', determiningPolicies: ['notify-permit'] });
   });
 });
 
@@ -562,6 +646,7 @@ describe('reevaluate', () => {
     ['an escalated target', () => invoke(seed, agentAt('execute_high', { groups: ['ops'] }), toolFor('write'), { resource: { type: 'account', id: 'a', classification: 'internal' }, workflow: 'triage', workflowTier: 'execute_high' })],
     ['an unknown agent', () => invoke(seed, undefined, undefined)],
     ['an unknown tool', () => invoke(seed, agentAt('prepare'), undefined)],
+    ['a destructive call below its tier', () => invoke(seed, agentAt('execute_low'), toolFor('destructive'), { arguments: { amount: 3 } })],
     ['an intent', () => decideIntent(seed, 'a', agentAt('assist'), intent, { workflowTier: 'assist' })],
   ];
 

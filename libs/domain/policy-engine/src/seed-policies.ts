@@ -5,17 +5,20 @@ import type { AgentIdentity, ToolProfile } from './model';
  * `context.effectiveTier`, the least permissive of the agent's, the workflow's, the tool's and the
  * data's tier:
  *
- * | effective tier | read  | write                         | destructive / external_send            |
- * |----------------|-------|-------------------------------|----------------------------------------|
- * | assist         | deny  | deny                          | deny                                   |
- * | prepare        | allow | approval                      | only a permit annotated for the class  |
- * | execute_low    | allow | allow (the policy gate)       | only a permit annotated for the class  |
- * | execute_high   | allow | approval, outcome verified    | only a permit annotated for the class  |
+ * | effective tier | read  | write                         | destructive / external_send                         |
+ * |----------------|-------|-------------------------------|-----------------------------------------------------|
+ * | assist         | deny  | deny                          | deny                                                |
+ * | prepare        | allow | approval                      | only a permit annotated for the class, and approval |
+ * | execute_low    | allow | allow (the policy gate)       | only a permit annotated for the class               |
+ * | execute_high   | allow | approval, outcome verified    | only a permit annotated for the class, and approval, outcome verified |
  *
  * Assist agents only suggest: no policy lets them invoke any tool, not even a read (denied by
  * default). The tier permits cover every side effect other than read, so a destructive or
  * external-send tool matches them, but the engine lets such a tool through only on a permit
- * carrying `@allowSideEffect("<its class>")`: the tier rules alone never open one.
+ * carrying `@allowSideEffect("<its class>")`: the tier rules alone never open one, and the
+ * checkpoint of the tier still applies. On top, a destructive tool is used only at execute_high,
+ * or at the `maxTier` its manifest names (`requiredTier`): below it the engine refuses the call
+ * (`tier_too_low_for_side_effect`) whatever the policies say.
  *
  * On top, for every action: inactive agents are forbidden, and so is data classified above the
  * agent's clearance. And the three workflows of the seed agents:
@@ -92,10 +95,13 @@ when { context.effectiveTierRank >= 1 && context has recipientDomain };`,
 /** @deprecated the seed set; kept for callers written before it had a name. */
 export const DEFAULT_POLICIES = SEED_POLICIES;
 
-/** Tools the seed policies know: the sandbox demo's and the three seed workflows'. */
+/**
+ * Profiles of the tools the seed policies are written for (the sandbox demo's and the three seed
+ * workflows'), for the engine's tests and the policy bench. The services learn tools only from
+ * the tool manifest (`govmesh.tool.registered.v1`), never from this list.
+ */
 export const SEED_TOOL_PROFILES: ToolProfile[] = [
   { name: 'sandbox.lookup_account', sideEffect: 'read', classification: 'confidential' },
-  { name: 'sandbox.freeze_account', sideEffect: 'write', classification: 'confidential', maxTier: 'execute_high' },
   { name: 'invoices.lookup', sideEffect: 'read', classification: 'confidential' },
   { name: 'invoices.approve_payment', sideEffect: 'write', classification: 'confidential' },
   { name: 'contracts.lookup', sideEffect: 'read', classification: 'internal' },

@@ -185,8 +185,10 @@ describe('the seed workflows', () => {
       expect(d.cmd('execute_tool')).toEqual({ kind: 'execute_tool', execId: 'act#3', tool: 'orders.refund', arguments: { orderId: 42 }, grant: GRANT, idempotencyKey: `${RUN_ID}/act#3` });
 
       d.executed('succeeded', claim('rf-1'));
-      expect(d.cmd('verify')).toEqual({ kind: 'verify', execId: 'verify#4', claim: claim('rf-1') });
-      expect(d.run.claims).toEqual({ act: { claim: claim('rf-1'), verified: 'pending' } });
+      // the verifier gets the executed call with the claim: the tool's checks are evaluated over it
+      const call = { tool: 'orders.refund', executionId: 'ex-1', arguments: { orderId: 42 }, output: { ok: true } };
+      expect(d.cmd('verify')).toEqual({ kind: 'verify', execId: 'verify#4', claim: claim('rf-1'), call });
+      expect(d.run.claims).toEqual({ act: { claim: claim('rf-1'), verified: 'pending', call } });
 
       d.verified('confirmed');
       expect(d.last.outcome).toBe('verified');
@@ -1224,7 +1226,7 @@ describe('verification', () => {
     const d = await acted();
     d.verified('mismatch');
     d.decide(ops(), 'retry');
-    expect(d.cmd('verify')).toEqual({ kind: 'verify', execId: 'v#3', claim: claim('p-1') });
+    expect(d.cmd('verify')).toMatchObject({ kind: 'verify', execId: 'v#3', claim: claim('p-1'), call: { tool: 't', executionId: 'ex-1' } });
     d.verified('confirmed');
     expect(d.run.outcome).toBe('verified');
   });

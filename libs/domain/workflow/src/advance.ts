@@ -2,6 +2,7 @@ import { approvalDigest } from '@govmesh/action-grants';
 import { schemaKeys, type CompiledWorkflow, type DefinitionProblem } from './compile';
 import type { ReviewSpec, StepOf, WorkflowStep } from './definition';
 import type {
+  ClaimedCall,
   ClaimRef,
   EscalationCase,
   OpenReview,
@@ -77,7 +78,7 @@ export type WorkflowCommand =
       approval?: ApprovalGiven & { approvalId: string };
     }
   | { kind: 'execute_tool'; execId: string; tool: string; arguments: Record<string, unknown>; grant: unknown; idempotencyKey: string }
-  | { kind: 'verify'; execId: string; claim: ClaimRef }
+  | { kind: 'verify'; execId: string; claim: ClaimRef; call?: ClaimedCall }
   | { kind: 'review_requested'; review: OpenReview; reasons: Reason[]; state: Record<string, unknown> }
   | {
       kind: 'review_decided';
@@ -404,7 +405,8 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
           return complete('verification_failed', [{ code: 'nothing_to_verify', message: `step ${step.id} found no claim to verify${step.of ? ` from step ${step.of}` : ''}; done means verified` }]);
         }
         started(stepTimer(execId, step));
-        out.commands.push({ kind: 'verify', execId, claim });
+        const call = run.claims[of]?.call;
+        out.commands.push({ kind: 'verify', execId, claim, ...(call ? { call } : {}) });
         return;
       }
       case 'branch': {
@@ -772,7 +774,10 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
           return out;
         }
         run.result = reply.output ?? {};
-        if (reply.claim) run.claims[step.id] = { claim: reply.claim, verified: 'pending' };
+        if (reply.claim) {
+          const call = c.action ? { tool: c.action.tool, executionId: reply.executionId, arguments: c.action.arguments, ...(reply.output ? { output: reply.output } : {}) } : undefined;
+          run.claims[step.id] = { claim: reply.claim, verified: 'pending', ...(call ? { call } : {}) };
+        }
         stepDone(step, reply.output ?? {});
         return out;
       }

@@ -16,6 +16,14 @@ export interface ClaimRef {
   fields: Record<string, unknown>;
 }
 
+/** The executed call behind a claim: the verifier evaluates the tool's checks over it. */
+export interface ClaimedCall {
+  tool: string;
+  executionId: string;
+  arguments: Record<string, unknown>;
+  output?: Record<string, unknown>;
+}
+
 export interface ProposedAction {
   tool: string;
   arguments: Record<string, unknown>;
@@ -103,7 +111,7 @@ export interface WorkflowRun {
   /** Outputs of finished steps by step id: what CEL sees as `steps`. */
   outputs: Record<string, unknown>;
   /** Claims made by action steps (by step id) and whether the system of record confirmed them. */
-  claims: Record<string, { claim: ClaimRef; verified: 'pending' | 'confirmed' | 'reviewer' }>;
+  claims: Record<string, { claim: ClaimRef; verified: 'pending' | 'confirmed' | 'reviewer'; call?: ClaimedCall }>;
   review: OpenReview | null;
   /**
    * The agent was suspended: the run stops at its next step and waits for it to be reactivated.

@@ -59,7 +59,10 @@ export class AgentVersionRecord {
   revokedAt!: Date | null;
 }
 
-/** What policy knows of a tool: side-effect class, data classification, the highest tier it allows. */
+/**
+ * What policy knows of a tool, learned only from the tool manifest (`govmesh.tool.registered.v1`):
+ * side-effect class, data classification, the highest tier it allows, of the newest version seen.
+ */
 @Entity({ name: 'tool_profiles' })
 export class ToolProfileRecord {
   @PrimaryColumn({ type: 'varchar', length: 128 })
@@ -80,6 +83,18 @@ export class ToolProfileRecord {
 
   @Column({ name: 'resource_kind', type: 'varchar', length: 64, nullable: true })
   resourceKind!: string | null;
+
+  /** The manifest version (semver) this profile is of: an event of an older version never replaces it. */
+  @Column({ type: 'varchar', length: 32 })
+  version!: string;
+
+  /** `retired`: the tool is no longer known, and an action on it is denied as unregistered. */
+  @Column({ type: 'varchar', length: 16 })
+  status!: 'active' | 'retired';
+
+  /** The time of the event this profile is from: of two events of one version, the later wins. */
+  @Column({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
 }
 
 /** Resources policy knows the classification of (accounts, documents): looked up by kind and id. */

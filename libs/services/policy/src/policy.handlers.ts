@@ -10,6 +10,7 @@ import { PolicySets } from './policy-sets.service';
 import { checkIntentProof, signingVersion } from './intent-proof';
 import { POLICY_SERVICE } from './database';
 import { applyApproval } from './approval-check';
+import { newestPerTool, toolProfileChange, type ToolProfileChange } from './tool-profiles';
 
 type Decided = typeof EventTypes.IntentSubmitted | typeof EventTypes.ActionProposed;
 type ActionEvent = GovmeshEvent<typeof EventTypes.ActionProposed>;
@@ -28,7 +29,8 @@ const deny = (policyVersion: string, code: string, message: string): PolicyDecis
  * Layer 1: decides intents and proposed actions under the active Cedar policy set; deny by
  * default. An intent is decided only when it proves who sent it (signature, freshness, first
  * sight); otherwise it is refused to the dead-letter topic with the reason. Actions are decided
- * only for runs policy admitted, and an allowed one gets an Ed25519 grant bound to the exact
+ * only for runs policy admitted and only for the agent it admitted the run for (any other is
+ * refused, counted and logged), and an allowed one gets an Ed25519 grant bound to the exact
  * action, run and step, signed with the key only policy holds.
  */
 @Injectable()
@@ -123,6 +125,7 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
   ): Promise<void> {
     const profiles = await this.repository.toolProfiles(uow, actions.map((e) => e.data.tool));
     const admitted = await this.repository.admittedRuns(uow, actions.map((e) => e.data.runId));
+    const refusedActions: Array<{ reason: string; runId: string; agentId: string }> = [];
     const refs = actions.flatMap((e) => {
       const tool = profiles.get(e.data.tool);
       const id = tool?.resourceArgument ? e.data.arguments[tool.resourceArgument] : undefined;
@@ -139,16 +142,25 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
       const agentVersion = action.agentVersion ?? agent?.version;
       const resourceId = tool?.resourceArgument ? action.arguments[tool.resourceArgument] : undefined;
       const resource: ResourceProfile | undefined = tool?.resourceKind && typeof resourceId === 'string' ? resources.get(`${tool.resourceKind}/${resourceId}`) : undefined;
+      const runAgent = admitted.get(action.runId);
+      const refusal =
+        runAgent === undefined
+          ? deny(bundle.version, 'run_not_admitted', `run ${action.runId} was not admitted by policy; actions are decided only for runs whose intent was allowed`)
+          : runAgent !== action.agentId
+            ? deny(bundle.version, 'agent_not_run_agent', `run ${action.runId} was admitted for agent "${runAgent}", not "${action.agentId}"; an agent may act only in the runs admitted for it`)
+            : undefined;
       let decision: PolicyDecision;
-      if (!admitted.has(action.runId)) {
-        decision = deny(bundle.version, 'run_not_admitted', `run ${action.runId} was not admitted by policy; actions are decided only for runs whose intent was allowed`);
+      if (refusal) {
+        decision = refusal;
+        refusedActions.push({ reason: refusal.reasons[0].code, runId: action.runId, agentId: action.agentId });
       } else if (agentVersion && versionKeys.get(`${action.agentId}@${agentVersion}`)?.keyStatus === 'revoked') {
         decision = deny(bundle.version, 'agent_version_revoked', `the key of agent "${action.agentId}" version ${agentVersion} was revoked; it may do nothing more`);
       } else {
         decision = decideAction(bundle, { agentId: action.agentId, agent, toolName: action.tool, tool, arguments: action.arguments, resource, workflowTier: action.workflowTier, runId: action.runId });
       }
       let approvalId: string | null = null;
-      if (action.approval) {
+      // A refused action is not decided: an approval it carries is left unused.
+      if (action.approval && !refusal) {
         const approved = applyApproval(decision, action, { attestationKey: this.ingressKey, used: usedApprovals, now });
         decision = approved.decision;
         if (approved.consumed) {
@@ -196,6 +208,45 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
     }
     uow.afterCommit(() => {
       for (const reason of refusedApprovals) this.deps.metrics.approvalsRefused.inc({ service: POLICY_SERVICE, reason });
+      for (const r of refusedActions) {
+        this.deps.metrics.actionsRefused.inc({ service: POLICY_SERVICE, reason: r.reason });
+        // Only the run, the agent and the reason (patterned ids): never the arguments.
+        this.logger.warn(`refused an action of agent "${r.agentId}" on run ${r.runId}: ${r.reason}`);
+      }
+    });
+  }
+}
+
+/**
+ * Learns tools from the tool manifest: `govmesh.tool.registered.v1` (the tool gateway's, keyed by
+ * the tool name) is the only source of the tool profiles actions are decided on. Each tool keeps
+ * its newest version, and of one version the latest event, so an event arriving late never undoes
+ * a newer one; a retired tool is no longer known, and an action on it is denied as unregistered.
+ *
+ * The event is trusted as far as the topic is: only the tool gateway and policy should produce to
+ * govmesh.registry (Kafka ACLs in production; no outside producer in embedded mode), since a
+ * forged manifest could describe a tool as less dangerous than it is.
+ */
+@Injectable()
+@HandlesEvents(POLICY_SERVICE, [EventTypes.ToolRegistered])
+export class ToolRegistryHandler implements BatchEventHandler<typeof EventTypes.ToolRegistered> {
+  private readonly logger = new Logger(POLICY_SERVICE);
+
+  constructor(private readonly repository: PolicyRepository) {}
+
+  async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.ToolRegistered>>, uow: UnitOfWork): Promise<void> {
+    const changes: ToolProfileChange[] = [];
+    for (const { event } of batch) {
+      if (event.data.manifest.name !== event.data.name) {
+        // Which tool the manifest describes is unclear: learn nothing from it.
+        this.logger.warn(`ignored ${event.type} ${event.id}: it names tool ${event.data.name} but carries the manifest of ${event.data.manifest.name}`);
+        continue;
+      }
+      changes.push(toolProfileChange(event));
+    }
+    const applied = await this.repository.saveToolProfiles(uow, newestPerTool(changes));
+    uow.afterCommit(() => {
+      for (const c of applied) this.logger.log(`tool ${c.name} ${c.version} is ${c.status === 'active' ? `known (${c.sideEffect}, ${c.classification}${c.maxTier ? `, up to ${c.maxTier}` : ''})` : 'retired'}`);
     });
   }
 }

@@ -6,11 +6,11 @@ import { PoliciesController } from './policies.controller';
 import { PolicySets } from './policy-sets.service';
 import { PolicyRepository } from './policy.repository';
 import { POLICY_DATABASE } from './database';
-import { PolicyDecisionsHandler } from './policy.handlers';
+import { PolicyDecisionsHandler, ToolRegistryHandler } from './policy.handlers';
 
 @Module({
   imports: [serviceDatabaseModule(POLICY_DATABASE)],
   controllers: [AgentsController, ApiKeysController, PoliciesController],
-  providers: [serviceBusProvider(POLICY_DATABASE.service, POLICY_DATABASE.schema), PolicyRepository, PolicySets, PolicyDecisionsHandler],
+  providers: [serviceBusProvider(POLICY_DATABASE.service, POLICY_DATABASE.schema), PolicyRepository, PolicySets, PolicyDecisionsHandler, ToolRegistryHandler],
 })
 export class PolicyServiceModule {}

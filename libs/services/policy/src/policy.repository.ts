@@ -6,8 +6,9 @@ import type { UnitOfWork } from '@govmesh/messaging';
 import { GOVMESH_CONFIG, type GovmeshConfig } from '@govmesh/nest-runtime';
 import type { AgentIdentity, Classification, ResourceProfile, ToolProfile } from '@govmesh/policy-engine';
 import { POLICY_SERVICE } from './database';
-import { BUILT_IN_TOOL_PROFILES, DEMO_AGENTS, DEMO_RESOURCES } from './demo-data';
-import { AgentRecord, AgentVersionRecord, PolicySetRecord, ResourceRecord, ToolProfileRecord } from './entities';
+import { DEMO_AGENTS, DEMO_RESOURCES } from './demo-data';
+import { AgentRecord, AgentVersionRecord, PolicySetRecord, ResourceRecord } from './entities';
+import type { ToolProfileChange } from './tool-profiles';
 
 export interface DecisionRow {
   runId: string;
@@ -47,8 +48,8 @@ export class PolicyRepository implements OnModuleInit {
     @Inject(GOVMESH_CONFIG) private readonly config: GovmeshConfig,
   ) {}
 
+  /** Tools are not seeded here: policy learns them from the tool manifest's events only. */
   async onModuleInit(): Promise<void> {
-    await this.dataSource.getRepository(ToolProfileRecord).upsert(BUILT_IN_TOOL_PROFILES, ['name']);
     if (this.config.seedDemoData) {
       await this.dataSource.createQueryBuilder().insert().into(AgentRecord).values(DEMO_AGENTS).orIgnore().execute();
       await this.dataSource
@@ -87,9 +88,10 @@ export class PolicyRepository implements OnModuleInit {
     return new Set(rows.map((r) => r.run_id));
   }
 
+  /** The active tools among `names`: a retired or never registered tool is absent. */
   async toolProfiles(uow: UnitOfWork, names: readonly string[]): Promise<Map<string, ToolEntry>> {
     const rows = await uow.query<{ name: string; side_effect: ToolProfile['sideEffect']; classification: Classification; max_tier: ToolProfile['maxTier'] | null; resource_argument: string | null; resource_kind: string | null }>(
-      `SELECT name, side_effect, classification, max_tier, resource_argument, resource_kind FROM ${uow.table('tool_profiles')} WHERE name = ANY($1)`,
+      `SELECT name, side_effect, classification, max_tier, resource_argument, resource_kind FROM ${uow.table('tool_profiles')} WHERE name = ANY($1) AND status = 'active'`,
       [[...new Set(names)]],
     );
     return new Map(
@@ -98,6 +100,37 @@ export class PolicyRepository implements OnModuleInit {
         { name: r.name, sideEffect: r.side_effect, classification: r.classification, ...(r.max_tier ? { maxTier: r.max_tier } : {}), resourceArgument: r.resource_argument, resourceKind: r.resource_kind },
       ]),
     );
+  }
+
+  /**
+   * Upserts tool profiles (one change per tool: see newestPerTool). A stored profile is replaced
+   * only by a newer version, or by the same version said at the same time or later, so an event
+   * that arrives late never undoes a newer one. Answers the changes that were applied.
+   */
+  async saveToolProfiles(uow: UnitOfWork, changes: readonly ToolProfileChange[]): Promise<ToolProfileChange[]> {
+    if (changes.length === 0) return [];
+    const t = uow.table('tool_profiles');
+    const rows = await uow.query<{ name: string }>(
+      `INSERT INTO ${t} AS t (name, version, status, side_effect, classification, max_tier, resource_argument, resource_kind, updated_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+       ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, side_effect = EXCLUDED.side_effect, classification = EXCLUDED.classification,
+         max_tier = EXCLUDED.max_tier, resource_argument = EXCLUDED.resource_argument, resource_kind = EXCLUDED.resource_kind, updated_at = EXCLUDED.updated_at
+       WHERE (string_to_array(t.version, '.')::int[], t.updated_at) <= (string_to_array(EXCLUDED.version, '.')::int[], EXCLUDED.updated_at)
+       RETURNING name`,
+      [
+        changes.map((c) => c.name),
+        changes.map((c) => c.version),
+        changes.map((c) => c.status),
+        changes.map((c) => c.sideEffect),
+        changes.map((c) => c.classification),
+        changes.map((c) => c.maxTier),
+        changes.map((c) => c.resourceArgument),
+        changes.map((c) => c.resourceKind),
+        changes.map((c) => c.changedAt),
+      ],
+    );
+    const applied = new Set(rows.map((r) => r.name));
+    return changes.filter((c) => applied.has(c.name));
   }
 
   /** Resources by `kind/id`. */
@@ -111,13 +144,16 @@ export class PolicyRepository implements OnModuleInit {
     return new Map(rows.map((r) => [`${r.kind}/${r.id}`, { type: r.kind, id: r.id, classification: r.classification, ...(r.owner ? { owner: r.owner } : {}) }]));
   }
 
-  /** Runs among `runIds` whose intent policy allowed: the only runs it decides actions for. */
-  async admittedRuns(uow: UnitOfWork, runIds: readonly string[]): Promise<Set<string>> {
-    const rows = await uow.query<{ run_id: string }>(
-      `SELECT DISTINCT run_id FROM ${uow.table('decisions')} WHERE run_id = ANY($1) AND subject = 'intent' AND effect = 'allow'`,
+  /**
+   * Runs among `runIds` whose intent policy allowed, with the agent it admitted each for: the
+   * only runs it decides actions for, and only that agent's.
+   */
+  async admittedRuns(uow: UnitOfWork, runIds: readonly string[]): Promise<Map<string, string>> {
+    const rows = await uow.query<{ run_id: string; agent_id: string }>(
+      `SELECT DISTINCT run_id, agent_id FROM ${uow.table('decisions')} WHERE run_id = ANY($1) AND subject = 'intent' AND effect = 'allow'`,
       [[...new Set(runIds)]],
     );
-    return new Set(rows.map((r) => r.run_id));
+    return new Map(rows.map((r) => [r.run_id, r.agent_id]));
   }
 
   /** The approvals among these that a decision already consumed. */

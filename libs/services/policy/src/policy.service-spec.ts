@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import { EventTypes, Headers, Topics, type GovmeshEvent, type IntentSubmittedV1 } from '@govmesh/contracts';
 import { approvalDigest, checkGrant, signApproval } from '@govmesh/action-grants';
 import { ServiceKeys } from '@govmesh/nest-runtime';
@@ -6,6 +7,7 @@ import { generateKeyPair, signIntent } from '@govmesh/signing';
 import { ServiceHarness } from '@govmesh/testing';
 import { POLICY_DATABASE } from './database';
 import { PolicyServiceModule } from './policy.module';
+import { learnTools, toolManifest, toolRegistered } from './tool-events.fixtures';
 
 const SCHEMA = POLICY_DATABASE.schema;
 
@@ -16,6 +18,8 @@ describe('policy: the identity and policy boundary', () => {
 
   beforeAll(async () => {
     h = await ServiceHarness.start({ modules: [PolicyServiceModule], schemas: [SCHEMA] });
+    // Policy knows only the tools the gateway told it of: the seed workflows' tools, as at the gateway's start.
+    await learnTools(h);
   });
   afterAll(async () => {
     await h?.close();
@@ -237,6 +241,7 @@ describe('policy: the identity and policy boundary', () => {
     const propose = (runId: string, agentId: string, tool: string, args: Record<string, unknown>) =>
       h.event(EventTypes.ActionProposed, { runId, stepId: 'authorize', agentId, agentVersion: agentKeys.get(agentId)?.version ?? '1.0.0', tool, arguments: args });
     const actionDecision = (runId: string) => h.emitted(EventTypes.ActionDecided).filter((e) => e.data.runId === runId);
+    const actionsRefused = async (reason: string) => (await h.metrics.actionsRefused.get()).values.find((v) => v.labels['reason'] === reason && v.labels['service'] === 'policy')?.value ?? 0;
 
     it('pays an invoice up to 5000 by itself and sends a larger one to finance-ops, by the arguments', async () => {
       const small = await admit('invoice-exceptions-agent');
@@ -257,14 +262,122 @@ describe('policy: the identity and policy boundary', () => {
 
     it('refuses an action for a run policy never admitted, and one on data above the agent\'s clearance', async () => {
       const forged = `forged-${randomUUID()}`;
+      const before = await actionsRefused('run_not_admitted');
       await h.send(propose(forged, 'support-assistant', 'sandbox.lookup_account', { accountId: 'acc-001' }));
       expect(actionDecision(forged)[0].data).toMatchObject({ effect: 'deny', reasons: [{ code: 'run_not_admitted' }] });
       expect(actionDecision(forged)[0].data.grant).toBeUndefined();
+      expect(await actionsRefused('run_not_admitted')).toBe(before + 1);
 
       const run = await admit('support-assistant');
       await h.send(propose(run, 'support-assistant', 'sandbox.lookup_account', { accountId: 'acc-003' }));
       expect(actionDecision(run)[0].data.effect).toBe('deny');
       expect(JSON.stringify(actionDecision(run)[0].data.reasons)).toContain('classification');
+    });
+
+    it('refuses a proposal for a run admitted for another agent, with no grant, counted and logged without the arguments', async () => {
+      const run = await admit('invoice-exceptions-agent');
+      if (!agentKeys.has('support-assistant')) await giveKey('support-assistant');
+      const before = await actionsRefused('agent_not_run_agent');
+      const warn = jest.spyOn(Logger.prototype, 'warn');
+      try {
+        await h.send(propose(run, 'support-assistant', 'sandbox.lookup_account', { accountId: 'acc-001' }));
+        const [refused] = actionDecision(run);
+        expect(refused.data).toMatchObject({ effect: 'deny', reasons: [{ code: 'agent_not_run_agent', message: expect.stringContaining('admitted for agent "invoice-exceptions-agent", not "support-assistant"') }] });
+        expect(refused.data.grant).toBeUndefined();
+        expect(await actionsRefused('agent_not_run_agent')).toBe(before + 1);
+        const lines = warn.mock.calls.map((c) => String(c[0])).filter((l) => l.includes(run));
+        expect(lines).toEqual([`refused an action of agent "support-assistant" on run ${run}: agent_not_run_agent`]);
+        expect(lines.join('\n')).not.toContain('acc-001');
+      } finally {
+        warn.mockRestore();
+      }
+      expect(await h.query(`SELECT agent_id, effect, grant_id FROM "${SCHEMA}"."decisions" WHERE run_id = $1 AND subject = 'action'`, [run])).toEqual([{ agent_id: 'support-assistant', effect: 'deny', grant_id: null }]);
+
+      // The run's own agent still acts in it.
+      await h.send(propose(run, 'invoice-exceptions-agent', 'invoices.lookup', { invoiceId: 'inv-1' }));
+      expect(actionDecision(run)[1].data).toMatchObject({ effect: 'allow', grant: expect.objectContaining({ agentId: 'invoice-exceptions-agent' }) });
+    });
+
+    describe('tools: known only from the tool manifest', () => {
+      const unique = (what: string) => `crm.${what}_${randomUUID().slice(0, 8)}`;
+      const toolRow = async (name: string) => (await h.query<{ version: string; status: string; side_effect: string }>(`SELECT version, status, side_effect FROM "${SCHEMA}"."tool_profiles" WHERE name = $1`, [name]))[0];
+      /** Proposes one action on a fresh run of the agent and answers policy's decision. */
+      async function decide(agentId: string, tool: string, args: Record<string, unknown> = {}) {
+        const run = await admit(agentId);
+        await h.send(propose(run, agentId, tool, args));
+        return actionDecision(run)[0].data;
+      }
+
+      it('knows no tool it was not told of, not even one a built-in list used to name', async () => {
+        expect(await toolRow('sandbox.freeze_account')).toBeUndefined();
+        expect(await decide('support-assistant', 'sandbox.freeze_account', { accountId: 'acc-001' })).toMatchObject({ effect: 'deny', reasons: [{ code: 'tool_not_registered' }] });
+      });
+
+      it('decides a tool once it learned it from its event, and grants it', async () => {
+        const name = unique('lookup_customer');
+        expect(await decide('support-assistant', name, { customerId: 'c-1' })).toMatchObject({ effect: 'deny', reasons: [{ code: 'tool_not_registered' }] });
+        await h.send(toolRegistered(h, toolManifest(name, { sideEffect: 'read', classification: 'internal' })));
+        expect(await toolRow(name)).toEqual({ version: '1.0.0', status: 'active', side_effect: 'read' });
+        const decided = await decide('support-assistant', name, { customerId: 'c-1' });
+        expect(decided).toMatchObject({ effect: 'allow', effectiveTier: 'execute_low', reasons: [{ code: 'permitted_by_policy' }] });
+        expect(decided.grant).toMatchObject({ agentId: 'support-assistant' });
+      });
+
+      it('denies a retired tool as unregistered, with no grant, until a newer version is registered', async () => {
+        const name = unique('export_customers');
+        const manifest = toolManifest(name, { sideEffect: 'read', classification: 'internal' });
+        await h.send(toolRegistered(h, manifest));
+        expect((await decide('support-assistant', name)).effect).toBe('allow');
+        await h.send(toolRegistered(h, manifest, { change: 'retired' }));
+        expect(await toolRow(name)).toMatchObject({ version: '1.0.0', status: 'retired' });
+        const denied = await decide('support-assistant', name);
+        expect(denied).toMatchObject({ effect: 'deny', reasons: [{ code: 'tool_not_registered' }] });
+        expect(denied.grant).toBeUndefined();
+        await h.send(toolRegistered(h, { ...manifest, version: '1.1.0' }, { change: 'updated', previousVersion: '1.0.0' }));
+        expect((await decide('support-assistant', name)).effect).toBe('allow');
+      });
+
+      it('keeps the newest version when an older one arrives later, in a later batch or the same one', async () => {
+        // 10.0.0 is newer than 9.5.0 (by number, not by text); it makes the tool's data restricted.
+        const newer = (name: string) => toolManifest(name, { version: '10.0.0', sideEffect: 'read', classification: 'restricted' });
+        const older = (name: string) => toolManifest(name, { version: '9.5.0', sideEffect: 'read', classification: 'internal' });
+        const now = Date.now();
+        const late = unique('lookup_contact');
+        await h.send(toolRegistered(h, newer(late), { time: new Date(now) }));
+        await h.send(toolRegistered(h, older(late), { time: new Date(now + 60_000) }));
+        const together = unique('lookup_contact');
+        await h.send(toolRegistered(h, newer(together), { time: new Date(now) }), toolRegistered(h, older(together), { time: new Date(now + 60_000) }));
+        for (const name of [late, together]) {
+          expect(await toolRow(name)).toMatchObject({ version: '10.0.0', status: 'active' });
+          expect(await decide('support-assistant', name)).toMatchObject({ effect: 'deny', reasons: [{ code: 'classification_above_clearance' }] });
+        }
+      });
+
+      it('keeps the later event of one version: a stale registration does not undo a retirement', async () => {
+        const name = unique('lookup_lead');
+        const manifest = toolManifest(name, { sideEffect: 'read', classification: 'internal' });
+        const now = Date.now();
+        await h.send(toolRegistered(h, manifest, { change: 'retired', time: new Date(now) }));
+        await h.send(toolRegistered(h, manifest, { time: new Date(now - 60_000) }));
+        expect(await toolRow(name)).toMatchObject({ version: '1.0.0', status: 'retired' });
+        expect(await decide('support-assistant', name)).toMatchObject({ effect: 'deny', reasons: [{ code: 'tool_not_registered' }] });
+      });
+
+      it('uses a destructive tool only at execute_high, unless its manifest\'s maxTier names another tier', async () => {
+        const name = unique('purge_customer');
+        await h.send(toolRegistered(h, toolManifest(name, { sideEffect: 'destructive', classification: 'internal' })));
+        const low = await decide('support-assistant', name, { customerId: 'c-1' });
+        expect(low).toMatchObject({ effect: 'deny', effectiveTier: 'execute_low', reasons: [{ code: 'tier_too_low_for_side_effect', message: expect.stringContaining('only at the effective tier execute_high') }] });
+        expect(low.grant).toBeUndefined();
+
+        // An execute-high agent passes the tier; the seed set has no permit annotated for destructive calls.
+        const highAgent = `purger-${randomUUID().slice(0, 8)}`;
+        expect((await h.http('PUT', `/v1/agents/${highAgent}`, { body: { owner: 'support-operations', tier: 'execute_high', version: '1.0.0', clearance: 'internal' } })).status).toBe(200);
+        expect(await decide(highAgent, name, { customerId: 'c-1' })).toMatchObject({ effect: 'deny', effectiveTier: 'execute_high', reasons: [{ code: 'side_effect_not_explicitly_permitted' }] });
+
+        await h.send(toolRegistered(h, toolManifest(name, { version: '1.1.0', sideEffect: 'destructive', classification: 'internal', maxTier: 'execute_low' }), { change: 'updated' }));
+        expect(await decide('support-assistant', name, { customerId: 'c-1' })).toMatchObject({ effect: 'deny', effectiveTier: 'execute_low', reasons: [{ code: 'side_effect_not_explicitly_permitted' }] });
+      });
     });
 
     describe('a reviewer approval attested by the orchestrator', () => {

@@ -2,6 +2,7 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGenerate
 import { RateBucketRecord } from './mediation/rate-bucket.entity';
 import { SANDBOX_SYSTEM_ENTITIES } from './sandbox-entities';
 import { ConnectionRecord } from './connections/connection.entity';
+import { REGISTRY_ENTITIES } from './registry/registry.entities';
 
 /** One execution of a tool (or its refusal), bound to the grant that allowed it. */
 @Entity({ name: 'executions' })
@@ -18,6 +19,14 @@ export class ToolExecutionRecord {
 
   @Column({ type: 'varchar', length: 128 })
   tool!: string;
+
+  /** Who asked: the agent (or `govmesh-verifier` for the verifier's reads); null on rows older than the column. */
+  @Column({ name: 'agent_id', type: 'varchar', length: 128, nullable: true })
+  agentId!: string | null;
+
+  /** A would-have-done record: checked and granted like any call, but nothing was called. */
+  @Column({ name: 'dry_run', type: 'boolean', default: false })
+  dryRun!: boolean;
 
   /** A grant is single-use: a second execution under the same grant is refused. */
   @Index('executions_grant_key', { unique: true })
@@ -125,4 +134,4 @@ export class AgentStateRecord {
   changedAt!: Date;
 }
 
-export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog, AgentStateRecord, ...SANDBOX_SYSTEM_ENTITIES, RateBucketRecord, ConnectionRecord];
+export const TOOL_GATEWAY_ENTITIES = [ToolExecutionRecord, SandboxAccount, SandboxAccessLog, AgentStateRecord, ...SANDBOX_SYSTEM_ENTITIES, RateBucketRecord, ConnectionRecord, ...REGISTRY_ENTITIES];

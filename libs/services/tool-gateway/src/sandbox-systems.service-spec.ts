@@ -7,6 +7,7 @@ import { EventTypes, type GovmeshEvent } from '@govmesh/contracts';
 import { ServiceHarness } from '@govmesh/testing';
 import { TOOL_GATEWAY_DATABASE, TOOL_GATEWAY_SERVICE } from './database';
 import { ToolGatewayServiceModule } from './tool-gateway.module';
+import { grantTools, SANDBOX_TOOLS } from './registry/tool-grants.fixtures';
 import { ToolCatalog, type ToolCall, type ToolResult } from './tools';
 
 const SCHEMA = TOOL_GATEWAY_DATABASE.schema;
@@ -18,6 +19,7 @@ describe('tool gateway: the seed workflows\' sandbox systems of record', () => {
 
   beforeAll(async () => {
     h = await ServiceHarness.start({ modules: [ToolGatewayServiceModule], schemas: [SCHEMA] });
+    await grantTools(h, 'finance-agent', SANDBOX_TOOLS);
     sandbox = h.app.get<DataSource>(getDataSourceToken(TOOL_GATEWAY_SERVICE));
   });
 

@@ -224,7 +224,13 @@ const lookupContract: ToolDefinition = {
     const fields = contractFields(row);
     return {
       status: 'succeeded',
-      output: { contractId, ...fields, renewalDraft: row.renewal_draft },
+      output: {
+        contractId,
+        ...fields,
+        renewalDraft: row.renewal_draft,
+        renewalDraftLength: row.renewal_draft === null ? null : row.renewal_draft.length,
+        renewalDraftSha256: row.renewal_draft === null ? null : sha256(row.renewal_draft),
+      },
       claim: { system: 'sandbox', entity: 'contract', id: contractId, fields },
       reasons: [{ code: 'read_completed', message: `read contract ${contractId}` }],
     };
@@ -316,6 +322,28 @@ const sendExternalMail: ToolDefinition = {
   },
 };
 
+const lookupMail: ToolDefinition = {
+  name: 'mail.lookup',
+  connection: 'sandbox-mail',
+  description: 'Read a mail of the sandbox outbox (recipient, subject, contract) by its id',
+  sideEffect: 'read',
+  idempotent: true,
+  inputSchema: { type: 'object', required: ['mailId'], additionalProperties: false, properties: { mailId: { type: 'string', pattern: '^mail-[0-9a-f-]{36}$' } } },
+  async execute(sandbox, args, call) {
+    const mailId = args['mailId'] as string;
+    await delay(call.latencyMs, call.signal);
+    const [row] = (await queryRows(sandbox, `SELECT id, "to", subject, contract_id FROM "sandbox"."outbound_mail" WHERE id = $1`, [mailId])) as Array<{ id: string; to: string; subject: string; contract_id: string | null }>;
+    if (!row) return failed('mail_not_found', `no mail ${mailId} in the sandbox outbox`);
+    const fields = { to: row.to, subject: row.subject };
+    return {
+      status: 'succeeded',
+      output: { mailId, ...fields, contractId: row.contract_id },
+      claim: { system: 'sandbox', entity: 'outbound_mail', id: mailId, fields },
+      reasons: [{ code: 'read_completed', message: `read mail ${mailId}` }],
+    };
+  },
+};
+
 // ---------------------------------------------------------------------------------------------
 // Ticketing
 
@@ -394,7 +422,7 @@ const updateTicket: ToolDefinition = {
 };
 
 /** The tools of the seed workflows' systems of record. */
-export const SANDBOX_SYSTEM_TOOLS: ToolDefinition[] = [lookupInvoice, approvePayment, lookupContract, draftRenewal, sendExternalMail, lookupTicket, updateTicket];
+export const SANDBOX_SYSTEM_TOOLS: ToolDefinition[] = [lookupInvoice, approvePayment, lookupContract, draftRenewal, sendExternalMail, lookupMail, lookupTicket, updateTicket];
 
 // ---------------------------------------------------------------------------------------------
 // Demo data

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { RecordClaim, Reason } from '@govmesh/contracts';
+import type { RecordClaim, Reason, RetryPolicy, ToolManifest } from '@govmesh/contracts';
 
 export interface ToolResult {
   status: 'succeeded' | 'failed' | 'rejected';
@@ -25,8 +25,8 @@ export interface ToolCall {
 export interface ToolDefinition {
   name: string;
   description: string;
-  /** As the policy's tool profile names it: an `external_send` tool reaches outside the company. */
-  sideEffect: 'read' | 'write' | 'external_send';
+  /** As the manifest says: an `external_send` tool reaches outside the company; `destructive` cannot be undone. */
+  sideEffect: 'read' | 'write' | 'destructive' | 'external_send';
   /** The outside system deduplicates calls by idempotency key: a call found in flight after a crash may be made again. */
   idempotent: boolean;
   inputSchema: Record<string, unknown>;
@@ -39,6 +39,12 @@ export interface ToolDefinition {
   connection?: string;
   /** The tool's token bucket, shared by all agents; none when unset. */
   rateLimit?: { perMinute: number; burst: number };
+  /** The call's own time limit; the gateway's default (GOVMESH_TOOL_TIMEOUT_MS) when unset. */
+  timeoutMs?: number;
+  /** Retries of retryable failures inside one call (idempotent tools only); none when unset. */
+  retry?: RetryPolicy;
+  /** The registered manifest the definition was built from (absent for code-only test tools). */
+  manifest?: ToolManifest;
   /** Credentials, when a tool has any, are injected here and never leave. */
   execute(systemOfRecord: DataSource, args: Record<string, unknown>, call: ToolCall): Promise<ToolResult>;
 }

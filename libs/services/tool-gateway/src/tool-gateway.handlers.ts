@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { checkGrant } from '@govmesh/action-grants';
+import { checkGrant, checkVerificationRead } from '@govmesh/action-grants';
 import { EventTypes, type GovmeshEvent, type Reason, type RecordClaim } from '@govmesh/contracts';
 import {
   HandlesEvents,
@@ -21,6 +21,10 @@ import { TOOL_GATEWAY_SERVICE } from './database';
 import { SandboxAccount } from './entities';
 import { BREAKER_STATE_VALUE, CircuitBreakers, MEDIATION_SETTINGS, mediationSettings, RateLimiter, type MediationSettings, type RateLimit, type RateRefusal } from './mediation';
 import { DEMO_ACCOUNTS, newExecutionId, seedSandboxSystems, ToolCatalog, type ToolResult } from './tools';
+import { delay, type ToolDefinition } from './tool-definition';
+import { VERIFIER_PRINCIPAL } from './registry/built-in-tools';
+import { ToolGrantsService } from './registry/tool-grants.service';
+import { ToolRegistry } from './registry/tool-registry.service';
 
 /** What a reserved tool call carries to its performer. */
 interface ToolCallPayload extends Record<string, unknown> {
@@ -34,6 +38,8 @@ interface ToolCallPayload extends Record<string, unknown> {
   /** The request that asked for the call: its id and trace, so the result continues its causation chain. */
   causeId: string;
   traceparent?: string;
+  /** A read for the verifier: answered with `verification.readcompleted`, not `tool.executed`. */
+  verification?: { verificationId: string; check: number };
 }
 
 interface ExecutionRow {
@@ -41,6 +47,7 @@ interface ExecutionRow {
   run_id: string;
   step_id: string;
   tool: string;
+  agent_id?: string | null;
   grant_id: string | null;
   /** The request's idempotency key; null for refusals and for requests without one. */
   idempotency_key: string | null;
@@ -102,6 +109,28 @@ export class ExecutionsRepository implements OnModuleInit {
     await uow.updateMany('executions', rows as unknown as Array<Record<string, unknown>>);
   }
 
+  /** Counts calls per agent and tool for the connection map (one statement per batch). */
+  async countUsage(uow: UnitOfWork, calls: ReadonlyArray<{ agentId: string; tool: string; status: string }>): Promise<void> {
+    if (calls.length === 0) return;
+    const byKey = new Map<string, { agentId: string; tool: string; calls: number; succeeded: number; refused: number }>();
+    for (const c of calls) {
+      const key = `${c.agentId}\u0000${c.tool}`;
+      const entry = byKey.get(key) ?? { agentId: c.agentId, tool: c.tool, calls: 0, succeeded: 0, refused: 0 };
+      entry.calls++;
+      if (c.status === 'succeeded') entry.succeeded++;
+      if (c.status === 'rejected') entry.refused++;
+      byKey.set(key, entry);
+    }
+    const e = [...byKey.values()].sort((a, b) => (a.agentId + a.tool < b.agentId + b.tool ? -1 : 1));
+    await uow.query(
+      `INSERT INTO ${uow.table('tool_usage')} (agent_id, tool, calls, succeeded, refused, last_used_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(agent_id, tool, calls, succeeded, refused), LATERAL (SELECT now() AS last_used_at) n
+       ON CONFLICT (agent_id, tool) DO UPDATE SET calls = ${uow.table('tool_usage')}.calls + EXCLUDED.calls, succeeded = ${uow.table('tool_usage')}.succeeded + EXCLUDED.succeeded,
+         refused = ${uow.table('tool_usage')}.refused + EXCLUDED.refused, last_used_at = EXCLUDED.last_used_at`,
+      [e.map((x) => x.agentId), e.map((x) => x.tool), e.map((x) => x.calls), e.map((x) => x.succeeded), e.map((x) => x.refused)],
+    );
+  }
+
   /** Agents' states as the registry last said, by agent id. */
   async agentStates(uow: UnitOfWork | undefined, agentIds: readonly string[]): Promise<Map<string, AgentState>> {
     const sql = `SELECT agent_id, status, revoked_versions FROM "tool_gateway"."agent_states" WHERE agent_id = ANY($1)`;
@@ -120,6 +149,24 @@ export class ExecutionsRepository implements OnModuleInit {
       );
     }
   }
+}
+
+/**
+ * A call's whole time limit: the tool's own (or the default) for each attempt, plus the attempts
+ * and backoff waits of its retry policy, so that retries happen inside the one reserved call.
+ */
+export function timeoutOfTool(tool: ToolDefinition | undefined, defaultMs: number): number {
+  const perAttempt = tool?.timeoutMs ?? defaultMs;
+  const retry = tool?.idempotent ? tool.retry : undefined;
+  if (!retry || retry.maxAttempts <= 1) return perAttempt;
+  let waits = 0;
+  for (let attempt = 1; attempt < retry.maxAttempts; attempt++) waits += backoffMs(retry, attempt);
+  return perAttempt * retry.maxAttempts + waits;
+}
+
+/** The wait before attempt `attempt + 1`: doubled each time from `backoffMs`, at most `maxBackoffMs`. */
+function backoffMs(retry: NonNullable<ToolDefinition['retry']>, attempt: number): number {
+  return Math.min(retry.maxBackoffMs ?? 30_000, retry.backoffMs * 2 ** (attempt - 1));
 }
 
 export interface AgentState {
@@ -168,6 +215,8 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
     private readonly catalog: ToolCatalog,
     private readonly executions: ExecutionsRepository,
     private readonly keys: ServiceKeys,
+    private readonly registry: ToolRegistry,
+    private readonly toolGrants: ToolGrantsService,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
     @Optional() @Inject(MEDIATION_SETTINGS) override?: Partial<MediationSettings>,
   ) {
@@ -180,6 +229,7 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
   }
 
   async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.ToolRequested>>, uow: UnitOfWork): Promise<void> {
+    await this.registry.refreshIfStale(uow);
     const now = new Date();
     const states = await this.executions.agentStates(uow, batch.map((c) => c.event.data.agentId));
     // Requests under an idempotency key seen before are answered from its execution, not performed again.
@@ -194,7 +244,7 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
     for (const { event } of batch) {
       const r = event.data;
       const key = r.idempotencyKey;
-      const row: ExecutionRow = { id: newExecutionId(), run_id: r.runId, step_id: r.stepId, tool: r.tool, grant_id: null, idempotency_key: null, arguments: r.arguments, status: 'rejected', output: null, claim: null, reasons: [] };
+      const row: ExecutionRow = { id: newExecutionId(), run_id: r.runId, step_id: r.stepId, tool: r.tool, agent_id: r.agentId, grant_id: null, idempotency_key: null, arguments: r.arguments, status: 'rejected', output: null, claim: null, reasons: [] };
       const before = key ? previous.get(key) : undefined;
       const live = before && (before.status === 'succeeded' || before.status === 'in_progress');
       if (live && !(before.run_id === r.runId && before.tool === r.tool && isDeepStrictEqual(before.arguments, r.arguments))) {
@@ -230,6 +280,19 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
         }
         accepted.push({ event, row: { ...row, grant_id: r.grant.grantId, idempotency_key: key ?? null, status: 'in_progress' } });
       }
+    }
+    // Least privilege: policy's signature is not enough, the tool must be granted to the agent's
+    // version, and the arguments must fit the grant's constraints.
+    if (accepted.length > 0) {
+      const problems = await this.toolGrants.check(uow, accepted.map(({ event }) => ({ agentId: event.data.agentId, agentVersion: event.data.grant.agentVersion, tool: event.data.tool, arguments: event.data.arguments })));
+      const granted = accepted.filter((a, i) => {
+        const problem = problems[i];
+        if (!problem) return true;
+        refused.push({ event: a.event, row: { ...a.row, grant_id: null, idempotency_key: null, status: 'rejected', reasons: [problem] } });
+        if (a.row.idempotency_key) taken.delete(a.row.idempotency_key);
+        return false;
+      });
+      accepted.splice(0, accepted.length, ...granted);
     }
     // Rate limits last, so that only calls about to be reserved draw tokens (a refused, replayed or
     // duplicate request takes none). A limited call fails retryable: the workflow tries it again later.
@@ -269,6 +332,7 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
       }
     }
     await this.executions.insert(uow, [...refused, ...limited].map((r) => r.row));
+    await this.executions.countUsage(uow, [...refused, ...limited].map(({ event, row }) => ({ agentId: event.data.agentId, tool: row.tool, status: row.status })));
     for (const { event, row } of limited) {
       uow.emit(EventTypes.ToolExecuted, { runId: row.run_id, stepId: row.step_id, tool: row.tool, executionId: row.id, status: 'failed', reasons: row.reasons, retryable: true }, { cause: event });
     }
@@ -298,13 +362,16 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
         key: `tool:${row.idempotency_key ?? row.grant_id}`,
         kind: TOOL_EFFECT,
         runId: row.run_id,
-        timeoutMs: this.deps.config.toolTimeoutMs,
+        timeoutMs: this.timeoutOf(row.tool),
         payload: { executionId: row.id, agentId: event.data.agentId, agentVersion: event.data.grant.agentVersion, runId: row.run_id, stepId: row.step_id, tool: row.tool, arguments: row.arguments, causeId: event.id, ...(event.traceparent ? { traceparent: event.traceparent } : {}) } satisfies ToolCallPayload,
       })),
     );
     const { metrics } = this.deps;
     uow.afterCommit(() => {
-      for (const { row } of refused) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, status: 'rejected' });
+      for (const { row } of refused) {
+        metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, status: 'rejected' });
+        metrics.toolCallsRefused.inc({ service: TOOL_GATEWAY_SERVICE, tool: this.catalog.find(row.tool) ? row.tool : 'unknown', reason: row.reasons[0]?.code ?? 'unknown' });
+      }
       for (const { row, refusal } of limited) {
         metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, status: 'failed' });
         metrics.toolRateLimited.inc({ service: TOOL_GATEWAY_SERVICE, tool: row.tool, scope: refusal.scope });
@@ -312,6 +379,12 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
       for (const { done } of replayed) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: done.tool, status: 'replayed' });
       if (duplicates > 0) metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, tool: 'any', status: 'duplicate' }, duplicates);
     });
+  }
+
+  /** The call's time limit, retries and their waits included: the tool's own, else the gateway's default. */
+  private timeoutOf(name: string): number {
+    const tool = this.catalog.find(name);
+    return timeoutOfTool(tool, this.deps.config.toolTimeoutMs);
   }
 
   /** The tool's bucket: the settings' override, else the tool's own limit. */
@@ -374,6 +447,34 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
         'circuit_open',
       );
     }
+    let result = await this.attempt(tool, call, ctx, permit, done);
+    // Retries of retryable failures, inside this one call, only for a tool that is safe to repeat
+    // (idempotent, or deduplicating by the call's key) and while its breaker lets calls through.
+    const retry = tool.idempotent ? tool.retry : undefined;
+    for (let attempt = 1; retry && attempt < retry.maxAttempts && result.status === 'failed' && result.retryable && !ctx.signal.aborted; attempt++) {
+      this.deps.metrics.toolRetries.inc({ service: TOOL_GATEWAY_SERVICE, tool: call.tool, reason: result.reasons[0]?.code ?? 'unknown' });
+      try {
+        await delay(Math.round(backoffMs(retry, attempt) * (0.5 + Math.random() / 2)), ctx.signal);
+      } catch {
+        break;
+      }
+      const next = breaker.allow();
+      if (!next) break;
+      result = await this.attempt(tool, call, ctx, next, done);
+    }
+    if (ctx.signal.aborted) return done(result, 'timed_out');
+    if (result.status === 'succeeded') {
+      const invalid = this.catalog.checkOutput(call.tool, result.output);
+      if (invalid) {
+        const acted = tool.sideEffect === 'read' ? '' : '; the call reached the system and may have acted: reconcile before retrying';
+        return done({ status: 'failed', reasons: [{ code: invalid.code, message: `${invalid.message}${acted}`.slice(0, 2000) }] }, 'output_invalid');
+      }
+    }
+    return done(result);
+  }
+
+  /** One attempt through the connection's breaker: a timeout or a retryable failure counts against it. */
+  private async attempt(tool: ToolDefinition, call: ToolCallPayload, ctx: PerformContext, permit: NonNullable<ReturnType<ReturnType<CircuitBreakers['for']>['allow']>>, done: (result: ToolResult, outcome?: string) => ToolResult): Promise<ToolResult> {
     // A timeout counts against the connection when it happens, whether or not the tool heeds the abort.
     const timedOut = () => permit.failed();
     ctx.signal.addEventListener('abort', timedOut, { once: true });
@@ -390,20 +491,13 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
     // A retryable failure says the system is in trouble; any other answer, refusals included, says it works.
     if (result.status === 'failed' && result.retryable) permit.failed();
     else permit.succeeded();
-    if (ctx.signal.aborted) return done(result, 'timed_out');
-    if (result.status === 'succeeded') {
-      const invalid = this.catalog.checkOutput(call.tool, result.output);
-      if (invalid) {
-        const acted = tool.sideEffect === 'read' ? '' : '; the call reached the system and may have acted: reconcile before retrying';
-        return done({ status: 'failed', reasons: [{ code: invalid.code, message: `${invalid.message}${acted}`.slice(0, 2000) }] }, 'output_invalid');
-      }
-    }
-    return done(result);
+    return result;
   }
 
   async record(results: ReadonlyArray<{ effect: ClaimedEffect<ToolCallPayload>; outcome: EffectOutcome<ToolResult> }>, uow: UnitOfWork): Promise<void> {
     const rows: Array<Pick<ExecutionRow, 'id' | 'status' | 'output' | 'claim' | 'reasons'>> = [];
     const statuses: Array<{ tool: string; status: string }> = [];
+    const usage: Array<{ agentId: string; tool: string; status: string }> = [];
     for (const { effect, outcome } of results) {
       const call = effect.payload;
       const result: ToolResult = outcome.ok
@@ -418,7 +512,16 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
       const claim: RecordClaim | undefined = result.claim;
       rows.push({ id: call.executionId, status: result.status, output, claim: claim ?? null, reasons: result.reasons });
       statuses.push({ tool: call.tool, status: result.status });
+      usage.push({ agentId: call.agentId, tool: call.tool, status: result.status });
       const cause = { id: call.causeId, correlationid: call.runId, traceparent: call.traceparent } as GovmeshEvent;
+      if (call.verification) {
+        uow.emit(
+          EventTypes.VerificationReadCompleted,
+          { runId: call.runId, verificationId: call.verification.verificationId, check: call.verification.check, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), reasons: result.reasons.slice(0, 20) },
+          { cause },
+        );
+        continue;
+      }
       uow.emit(
         EventTypes.ToolExecuted,
         { runId: call.runId, stepId: call.stepId, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), ...(claim ? { claim } : {}), reasons: result.reasons, ...(result.status === 'failed' && result.retryable ? { retryable: true } : {}) },
@@ -426,8 +529,114 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
       );
     }
     await this.executions.complete(uow, rows);
+    await this.executions.countUsage(uow, usage);
     uow.afterCommit(() => {
       for (const s of statuses) this.deps.metrics.toolExecutions.inc({ service: TOOL_GATEWAY_SERVICE, ...s });
+      for (const { effect, outcome } of results) {
+        const v = effect.payload.verification;
+        if (v) this.deps.metrics.verificationReads.inc({ service: TOOL_GATEWAY_SERVICE, tool: effect.payload.tool, status: outcome.ok ? outcome.value.status : 'failed' });
+      }
+    });
+  }
+}
+
+/**
+ * The verifier's reads: a read tool called for one check of one verification, under the
+ * verifier's own identity. Executed only when signed by the verifier's key (the gateway holds its
+ * public key), fresh, for a `read` tool granted to the verifier, with arguments that fit the
+ * tool's schema; performed like any call (outside transactions, breaker, timeout), answered with
+ * `govmesh.verification.readcompleted.v1`. Anything else is answered `rejected` with its reason.
+ */
+@Injectable()
+@HandlesEvents(TOOL_GATEWAY_SERVICE, [EventTypes.VerificationReadRequested])
+export class VerificationReadsHandler implements BatchEventHandler<typeof EventTypes.VerificationReadRequested>, OnModuleInit {
+  private readonly logger = new Logger('tool-gateway');
+  private verifierKey: KeyObject | null = null;
+
+  constructor(
+    private readonly catalog: ToolCatalog,
+    private readonly executions: ExecutionsRepository,
+    private readonly keys: ServiceKeys,
+    private readonly registry: ToolRegistry,
+    private readonly toolGrants: ToolGrantsService,
+    @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
+  ) {}
+
+  onModuleInit(): void {
+    this.verifierKey = this.keys.publicKey('verifier');
+  }
+
+  async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.VerificationReadRequested>>, uow: UnitOfWork): Promise<void> {
+    await this.registry.refreshIfStale(uow);
+    const now = new Date();
+    const refused: Array<{ event: GovmeshEvent<typeof EventTypes.VerificationReadRequested>; row: ExecutionRow }> = [];
+    const candidates: Array<{ event: GovmeshEvent<typeof EventTypes.VerificationReadRequested>; row: ExecutionRow }> = [];
+    for (const { event } of batch) {
+      const r = event.data;
+      const row: ExecutionRow = {
+        id: newExecutionId(),
+        run_id: r.runId,
+        step_id: `verify:${r.verificationId.slice(0, 8)}#${r.check}`,
+        tool: r.tool,
+        agent_id: VERIFIER_PRINCIPAL,
+        grant_id: null,
+        idempotency_key: null,
+        arguments: r.arguments,
+        status: 'rejected',
+        output: null,
+        claim: null,
+        reasons: [],
+      };
+      const tool = this.catalog.find(r.tool);
+      const problem: Reason | null =
+        checkVerificationRead(this.verifierKey!, r, now) ??
+        (!tool
+          ? { code: 'tool_not_registered', message: `tool "${r.tool}" is not in the catalog` }
+          : tool.sideEffect !== 'read'
+            ? { code: 'not_a_read_tool', message: `${r.tool} is a ${tool.sideEffect} tool; the verifier reads with read tools only` }
+            : this.catalog.checkArguments(r.tool, r.arguments));
+      if (problem) refused.push({ event, row: { ...row, reasons: [problem] } });
+      else candidates.push({ event, row: { ...row, status: 'in_progress', idempotency_key: `verify:${r.verificationId}:${r.check}` } });
+    }
+    const problems = await this.toolGrants.check(uow, candidates.map(({ event }) => ({ agentId: VERIFIER_PRINCIPAL, agentVersion: '*', tool: event.data.tool, arguments: event.data.arguments })));
+    const accepted = candidates.filter((c, i) => {
+      const problem = problems[i];
+      if (problem) refused.push({ event: c.event, row: { ...c.row, status: 'rejected', idempotency_key: null, reasons: [problem] } });
+      return !problem;
+    });
+    // A read asked twice (the same verification and check) is performed once: its key is unique.
+    const inserted = await this.executions.insert(uow, accepted.map((a) => a.row));
+    await this.executions.insert(uow, refused.map((r) => r.row));
+    for (const { event, row } of refused) {
+      const r = event.data;
+      uow.emit(EventTypes.VerificationReadCompleted, { runId: r.runId, verificationId: r.verificationId, check: r.check, tool: r.tool, executionId: row.id, status: 'rejected', reasons: row.reasons }, { cause: event });
+      this.logger.warn(`refused a verification read of ${r.tool} for run ${r.runId}: ${row.reasons[0]?.code}`);
+    }
+    await uow.reserveEffects(
+      accepted
+        .filter((a) => inserted.has(a.row.id))
+        .map(({ event, row }) => ({
+          key: `tool:${row.idempotency_key}`,
+          kind: TOOL_EFFECT,
+          runId: row.run_id,
+          timeoutMs: timeoutOfTool(this.catalog.find(row.tool), this.deps.config.toolTimeoutMs),
+          payload: {
+            executionId: row.id,
+            agentId: VERIFIER_PRINCIPAL,
+            agentVersion: '*',
+            runId: row.run_id,
+            stepId: row.step_id,
+            tool: row.tool,
+            arguments: row.arguments,
+            causeId: event.id,
+            ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+            verification: { verificationId: event.data.verificationId, check: event.data.check },
+          } satisfies ToolCallPayload,
+        })),
+    );
+    const { metrics } = this.deps;
+    uow.afterCommit(() => {
+      for (const { row } of refused) metrics.verificationReads.inc({ service: TOOL_GATEWAY_SERVICE, tool: this.catalog.find(row.tool) ? row.tool : 'unknown', status: 'rejected' });
     });
   }
 }

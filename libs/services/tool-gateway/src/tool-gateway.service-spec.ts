@@ -5,6 +5,7 @@ import { generateKeyPair } from '@govmesh/signing';
 import { EventTypes, Topics, type GovmeshEvent } from '@govmesh/contracts';
 import { ServiceHarness } from '@govmesh/testing';
 import { TOOL_GATEWAY_DATABASE } from './database';
+import { grantTools } from './registry/tool-grants.fixtures';
 import { ToolGatewayServiceModule } from './tool-gateway.module';
 
 const SCHEMA = TOOL_GATEWAY_DATABASE.schema;
@@ -15,6 +16,7 @@ describe('tool gateway: calls performed outside the batch transaction, once per 
 
   beforeAll(async () => {
     h = await ServiceHarness.start({ modules: [ToolGatewayServiceModule], schemas: [SCHEMA] });
+    await grantTools(h, 'support-assistant', [TOOL]);
   });
 
   afterAll(async () => {
@@ -132,6 +134,7 @@ describe('tool gateway: calls performed outside the batch transaction, once per 
 
     it("a grant stops working when its agent is suspended or its version's key revoked, before it expires", async () => {
       const agentId = `agent-${randomUUID()}`;
+      await grantTools(h, agentId, [TOOL]);
       const change = (status: 'active' | 'suspended', revokedVersions: string[] = []) =>
         h.event(EventTypes.AgentChanged, { agentId, change: 'status_changed', agent: { version: '1.0.0', owner: 'o', tier: 'execute_low', status, revokedVersions }, actor: { kind: 'operator', id: 'key:test' } });
       const live = `r-${randomUUID()}`;

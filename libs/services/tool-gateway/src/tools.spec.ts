@@ -99,6 +99,7 @@ describe('the seed workflows\' tools', () => {
       ['contracts.lookup', 'read', true],
       ['contracts.draft_renewal', 'write', true],
       ['mail.send_external', 'external_send', true],
+      ['mail.lookup', 'read', true],
       ['tickets.lookup', 'read', true],
       ['tickets.update', 'write', true],
     ]);

@@ -1,3 +1,4 @@
 export * from './verifier.module';
 export * from './database';
 export * from './compare';
+export * from './checks';

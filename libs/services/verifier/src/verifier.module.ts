@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime';
 import { VERIFIER_DATABASE } from './database';
-import { VerificationRequestsHandler, VerificationsRepository } from './verifier.handlers';
+import { ToolRegistryHandler, VerificationReadsHandler, VerificationRequestsHandler } from './verifier.handlers';
+import { VerifierRepository } from './verifier.repository';
 
 @Module({
   imports: [serviceDatabaseModule(VERIFIER_DATABASE)],
-  providers: [serviceBusProvider(VERIFIER_DATABASE.service, VERIFIER_DATABASE.schema), VerificationsRepository, VerificationRequestsHandler],
+  providers: [serviceBusProvider(VERIFIER_DATABASE.service, VERIFIER_DATABASE.schema), VerifierRepository, ToolRegistryHandler, VerificationRequestsHandler, VerificationReadsHandler],
 })
 export class VerifierServiceModule {}

@@ -165,7 +165,18 @@ export class RunDriver implements OnModuleInit {
         );
         return;
       case 'verify':
-        uow.emit(EventTypes.VerificationRequested, { runId: run.runId, stepId: command.execId, claim: command.claim as RecordClaim }, opts);
+        uow.emit(
+          EventTypes.VerificationRequested,
+          {
+            runId: run.runId,
+            stepId: command.execId,
+            claim: command.claim as RecordClaim,
+            ...(command.call
+              ? { tool: command.call.tool, executionId: command.call.executionId, arguments: command.call.arguments, ...(command.call.output ? { output: command.call.output } : {}) }
+              : {}),
+          },
+          opts,
+        );
         return;
       case 'review_requested': {
         const r = command.review;

@@ -95,7 +95,19 @@ describe('orchestrator, one service on the in-process transport and PGlite', () 
     await h.send(context(h, runId));
     await h.send(toolCall(h, runId));
     await h.send(actionAllowed(h, runId));
-    await h.send(executed(h, runId));
+    const execution = executed(h, runId);
+    await h.send(execution);
+    // The verifier is told which call made the claim: the tool's verification checks read from it.
+    const [verify] = h.emitted(EventTypes.VerificationRequested).filter((e) => e.data.runId === runId);
+    expect(verify.data).toEqual({
+      runId,
+      stepId: 'verify#4',
+      claim: execution.data.claim,
+      tool: 'sandbox.lookup_account',
+      executionId: execution.data.executionId,
+      arguments: { accountId: 'acc-001' },
+      output: execution.data.output,
+    });
     await h.send(h.event(EventTypes.VerificationCompleted, { runId, stepId: 'verify#4', verdict: 'confirmed', reasons: [{ code: 'read_back_matches', message: 'matches' }] }));
     expect(await runRow(h, runId)).toMatchObject({ status: 'completed', outcome: 'verified' });
     expect(typesFor(h, runId)).toEqual([

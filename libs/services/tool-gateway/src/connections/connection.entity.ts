@@ -42,6 +42,10 @@ export class ConnectionRecord {
   @Column({ type: 'jsonb' })
   auth!: ConnectionAuth;
 
+  /** Where calls over the connection may go (hosts, ports, paths, methods); nothing leaves without a match. Null for the sandbox. */
+  @Column({ type: 'jsonb', nullable: true })
+  egress!: { allow: Array<Record<string, unknown>> } | null;
+
   /** The master key the data key is wrapped under. */
   @Column({ name: 'secret_key_id', type: 'varchar', length: 64, nullable: true })
   secretKeyId!: string | null;

@@ -4,6 +4,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { ConnectionId } from '@govmesh/contracts';
 import { ApiJsonBody, ApiRefusals, CurrentPrincipal, Roles, validateRequest, type FieldProblem, type Principal } from '@govmesh/nest-runtime';
 import { AUTH_METHODS, CONNECTION_KINDS, type ConnectionAuth } from './connection.entity';
+import { EgressAllowList, type EgressPolicy } from '../connectors/egress-policy';
+import { ConnectionMapService } from '../registry/connection-map.service';
 import { ConnectionsService, type NewConnection } from './connections.service';
 
 const literals = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
@@ -32,6 +34,27 @@ const CreateBody = Type.Object(
     endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Base URL (http) or endpoint (mcp): http or https, no credentials, query or fragment. Required but for the sandbox.' })),
     description: Type.Optional(Type.String({ maxLength: 1000 })),
     auth: AuthBody,
+    egress: Type.Optional(
+      Type.Object(
+        {
+          allow: Type.Array(
+            Type.Object(
+              {
+                host: Type.String({ minLength: 1, maxLength: 253, description: '`api.example.com`, `*.example.com` (any subdomain) or an IP literal' }),
+                port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+                scheme: Type.Optional(Type.Union([Type.Literal('https'), Type.Literal('http')], { description: 'https by default; plain http must be named' })),
+                paths: Type.Array(Type.String({ minLength: 1, maxLength: 512 }), { minItems: 1, maxItems: 50, description: '`/v1/` (prefix), `/v1/status` (exact), `/v1/*/items` or `/v1/**` (globs)' }),
+                methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]{3,7}$' }), { maxItems: 7 })),
+                allowPrivateNetwork: Type.Optional(Type.Boolean({ description: 'allow loopback, private and link-local addresses (off by default)' })),
+              },
+              { additionalProperties: false },
+            ),
+            { minItems: 1, maxItems: 50 },
+          ),
+        },
+        { additionalProperties: false, description: 'Required for http and mcp connections: where calls may go; a request, redirect or DNS answer outside it is refused' },
+      ),
+    ),
     secret: Type.Optional(SecretText),
   },
   { additionalProperties: false },
@@ -100,12 +123,22 @@ function connectionSpec(body: Static<typeof CreateBody>): NewConnection {
   } else if (body.kind !== 'sandbox') {
     problems.push({ field: '/endpoint', problem: `is required for a connection of kind ${body.kind}` });
   }
+  if (body.egress !== undefined) {
+    if (body.kind === 'sandbox') problems.push({ field: '/egress', problem: 'is not used by a sandbox connection' });
+    try {
+      new EgressAllowList(body.egress as EgressPolicy);
+    } catch (err) {
+      problems.push({ field: '/egress/allow', problem: (err as Error).message.slice(0, 300) });
+    }
+  } else if (body.kind !== 'sandbox') {
+    problems.push({ field: '/egress', problem: `is required for a connection of kind ${body.kind}: list the hosts and paths calls may reach` });
+  }
   if (auth.method === 'none' && body.secret !== undefined) problems.push({ field: '/secret', problem: 'is not used by auth method none' });
   if (auth.method !== 'none' && body.secret === undefined) problems.push({ field: '/secret', problem: `is required for auth method ${auth.method}` });
   const secretProblem = body.secret === undefined ? null : checkSecret(body.secret);
   if (secretProblem) problems.push(secretProblem);
   if (problems.length > 0) throw invalid('invalid_connection', problems);
-  return { id: body.id, kind: body.kind, endpoint: body.endpoint, description: body.description, auth: normalisedAuth(auth), secret: body.secret };
+  return { id: body.id, kind: body.kind, endpoint: body.endpoint, description: body.description, auth: normalisedAuth(auth), egress: body.egress as EgressPolicy | undefined, secret: body.secret };
 }
 
 /** The auth parameters of a checked body, with the defaults filled in (every required one is present by now). */
@@ -139,7 +172,10 @@ function checkSecret(secret: string): FieldProblem | null {
 @Controller('v1/connections')
 @Roles('operator')
 export class ConnectionsController {
-  constructor(private readonly connections: ConnectionsService) {}
+  constructor(
+    private readonly connections: ConnectionsService,
+    private readonly connectionMap: ConnectionMapService,
+  ) {}
 
   @Get()
   @Roles('operator', 'auditor')
@@ -147,6 +183,18 @@ export class ConnectionsController {
   @ApiOkResponse({ description: '`{ items }`: every connection with its kind, endpoint, auth method and parameters, status, version and history' })
   async list() {
     return { items: await this.connections.list() };
+  }
+
+  @Get('map')
+  @Roles('operator', 'auditor')
+  @ApiOperation({
+    summary: 'The connection map: what each agent can touch',
+    description:
+      'Roles: operator, auditor. Every agent with its granted tools (and tools it asked for without a grant, `granted: false`), each tool\'s side effect, classification and connection, with call counts (calls, succeeded, refused) and last use; and the connections each agent reaches.',
+  })
+  @ApiOkResponse({ description: '`{ agents: [{ agentId, status, tools, connections }], generatedAt }`' })
+  async map() {
+    return this.connectionMap.map();
   }
 
   @Get(':id')

@@ -65,7 +65,7 @@ describe('tool gateway: connections and their encrypted credentials', () => {
   }
 
   const create = (body: Record<string, unknown>, key?: string | null) => call('POST', '/v1/connections', { body, key });
-  const bearer = (id: string, secret: string) => ({ id, kind: 'http', endpoint: 'https://erp.example.com/api', auth: { method: 'bearer' }, secret });
+  const bearer = (id: string, secret: string) => ({ id, kind: 'http', endpoint: 'https://erp.example.com/api', auth: { method: 'bearer' }, egress: { allow: [{ host: '*.example.com', paths: ['/**'] }] }, secret });
   const refusal = async (id: string) => {
     try {
       await service.credentialsFor(id);
@@ -104,8 +104,8 @@ describe('tool gateway: connections and their encrypted credentials', () => {
   it('injects each auth method into a request at execution time, and the credentials print as redacted', async () => {
     const key = planted('crm');
     const password = planted('mail');
-    await create({ id: 'crm', kind: 'mcp', endpoint: 'https://crm.example.com/mcp', auth: { method: 'api_key_header', header: 'X-Api-Key' }, secret: key });
-    await create({ id: 'mail', kind: 'http', endpoint: 'http://mail.internal:8025', auth: { method: 'basic', username: 'govmesh' }, secret: password });
+    await create({ id: 'crm', kind: 'mcp', endpoint: 'https://crm.example.com/mcp', egress: { allow: [{ host: '*.example.com', paths: ['/**'] }] }, auth: { method: 'api_key_header', header: 'X-Api-Key' }, secret: key });
+    await create({ id: 'mail', kind: 'http', endpoint: 'http://mail.internal:8025', egress: { allow: [{ host: 'mail.internal', port: 8025, scheme: 'http', paths: ['/**'], allowPrivateNetwork: true }] }, auth: { method: 'basic', username: 'govmesh' }, secret: password });
     await create({ id: 'sandbox', kind: 'sandbox', auth: { method: 'none' } });
     const crm = await service.credentialsFor('crm');
     expect(await crm.inject({ accept: 'application/json', 'x-api-key': 'from the model' })).toEqual({ accept: 'application/json', 'x-api-key': key });
@@ -238,7 +238,7 @@ describe('tool gateway: connections and their encrypted credentials', () => {
 
     it('fetches a token with the client secret, caches it per version, and a rotation or revocation stops its use', async () => {
       const secret = planted('oauth-1');
-      const created = await create({ id: 'ledger', kind: 'http', endpoint: 'https://ledger.example.com', auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'govmesh-gw', scopes: ['ledger.read', 'ledger.write'] }, secret });
+      const created = await create({ id: 'ledger', kind: 'http', endpoint: 'https://ledger.example.com', egress: { allow: [{ host: '*.example.com', paths: ['/**'] }] }, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'govmesh-gw', scopes: ['ledger.read', 'ledger.write'] }, secret });
       expect(created.status).toBe(201);
       expect(created.body['auth']).toEqual({ method: 'oauth2_client_credentials', tokenUrl, clientId: 'govmesh-gw', scopes: ['ledger.read', 'ledger.write'], clientAuthentication: 'basic' });
       const first = await (await service.credentialsFor('ledger')).headers();
@@ -259,7 +259,7 @@ describe('tool gateway: connections and their encrypted credentials', () => {
     });
 
     it('says oauth2_token_failed when the token endpoint refuses, with its error code and never the secret', async () => {
-      await create({ id: 'ledger-refused', kind: 'http', endpoint: 'https://ledger.example.com', auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x', clientAuthentication: 'body' }, secret: planted('oauth-3') });
+      await create({ id: 'ledger-refused', kind: 'http', endpoint: 'https://ledger.example.com', egress: { allow: [{ host: '*.example.com', paths: ['/**'] }] }, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x', clientAuthentication: 'body' }, secret: planted('oauth-3') });
       refuse = true;
       try {
         const credentials = await service.credentialsFor('ledger-refused');
@@ -297,7 +297,7 @@ describe('tool gateway: connections and their encrypted credentials', () => {
   });
 
   describe('input', () => {
-    const base = { id: 'bad', kind: 'http', endpoint: 'https://x.example.com', auth: { method: 'bearer' }, secret: 'ignored-not-planted' };
+    const base = { id: 'bad', kind: 'http', endpoint: 'https://x.example.com', egress: { allow: [{ host: '*.example.com', paths: ['/**'] }] }, auth: { method: 'bearer' }, secret: 'ignored-not-planted' };
 
     it.each([
       ['an id that is not a slug', { ...base, id: 'Bad Id' }, '/id'],

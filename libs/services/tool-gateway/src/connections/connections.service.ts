@@ -1,3 +1,4 @@
+import type { EgressPolicy } from '../connectors/egress-policy';
 import { inspect } from 'node:util';
 import { ConflictException, Inject, Injectable, Logger, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -36,6 +37,7 @@ export interface ConnectionView {
   endpoint: string | null;
   description: string;
   auth: ConnectionAuth;
+  egress: EgressPolicy | null;
   secret: { set: true; keyId: string; rotatedAt: Date } | { set: false };
   status: 'active' | 'revoked';
   version: number;
@@ -54,6 +56,8 @@ export interface NewConnection {
   endpoint?: string;
   description?: string;
   auth: ConnectionAuth;
+  /** Required for http and mcp connections: where calls may go. */
+  egress?: EgressPolicy;
   /** Required for every auth method but `none`. */
   secret?: string;
 }
@@ -64,6 +68,7 @@ interface Row {
   endpoint: string | null;
   description: string;
   auth: ConnectionAuth;
+  egress: EgressPolicy | null;
   secret_key_id: string | null;
   secret_wrapped_key: string | null;
   secret_iv: string | null;
@@ -98,6 +103,7 @@ function view(row: Row): ConnectionView {
     endpoint: row.endpoint,
     description: row.description,
     auth: row.auth,
+    egress: row.egress ?? null,
     secret: row.secret_key_id && row.secret_ciphertext ? { set: true, keyId: row.secret_key_id, rotatedAt: rotatedAt ?? createdAt } : { set: false },
     status: row.status,
     version: row.version,
@@ -133,6 +139,8 @@ export class ConnectionCredentials {
     readonly auth: ConnectionAuth,
     secret: Secret | null,
     token: (() => Promise<Secret>) | null,
+    /** Where calls over the connection may go; null: nowhere outside the gateway. */
+    readonly egress: EgressPolicy | null = null,
   ) {
     this.#secret = secret;
     this.#token = token;
@@ -230,10 +238,10 @@ export class ConnectionsService implements OnModuleInit {
     const secret = spec.auth.method === 'none' || spec.secret === undefined ? null : await encryptSecret(this.keys, spec.id, spec.secret);
     const row = await this.bus.transaction(async (uow) => {
       const [inserted] = await uow.query<Row>(
-        `INSERT INTO ${uow.table('connections')} (id, kind, endpoint, description, auth, secret_key_id, secret_wrapped_key, secret_iv, secret_tag, secret_ciphertext, status, version, created_by)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, 'active', 1, $11)
+        `INSERT INTO ${uow.table('connections')} (id, kind, endpoint, description, auth, secret_key_id, secret_wrapped_key, secret_iv, secret_tag, secret_ciphertext, status, version, created_by, egress)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, 'active', 1, $11, $12::jsonb)
          ON CONFLICT (id) DO NOTHING RETURNING *`,
-        [spec.id, spec.kind, spec.endpoint ?? null, spec.description ?? '', JSON.stringify(spec.auth), secret?.keyId ?? null, secret?.wrappedKey ?? null, secret?.iv ?? null, secret?.tag ?? null, secret?.ciphertext ?? null, principal.id],
+        [spec.id, spec.kind, spec.endpoint ?? null, spec.description ?? '', JSON.stringify(spec.auth), secret?.keyId ?? null, secret?.wrappedKey ?? null, secret?.iv ?? null, secret?.tag ?? null, secret?.ciphertext ?? null, principal.id, spec.egress ? JSON.stringify(spec.egress) : null],
       );
       if (!inserted) throw new ConflictException({ code: 'connection_exists', message: `connection "${spec.id}" exists already; rotate its secret or revoke it instead` });
       this.emitChange(uow, inserted, 'created', principal);
@@ -322,7 +330,7 @@ export class ConnectionsService implements OnModuleInit {
     await this.touch(row);
     const auth = row.auth;
     const token = auth.method === 'oauth2_client_credentials' && secret ? () => this.accessToken(row.id, row.version, auth, secret) : null;
-    return new ConnectionCredentials(row.id, row.version, row.kind, row.endpoint, auth, secret, token);
+    return new ConnectionCredentials(row.id, row.version, row.kind, row.endpoint, auth, secret, token, row.egress ?? null);
   }
 
   /** Re-wraps every secret whose data key is under another master key than the current one. */

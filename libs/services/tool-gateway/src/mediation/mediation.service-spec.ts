@@ -5,6 +5,7 @@ import { EventTypes, type GovmeshEvent } from '@govmesh/contracts';
 import { ServiceKeys } from '@govmesh/nest-runtime';
 import { ServiceHarness } from '@govmesh/testing';
 import { TOOL_GATEWAY_DATABASE } from '../database';
+import { grantTools, SANDBOX_TOOLS } from '../registry/tool-grants.fixtures';
 import { ToolGatewayServiceModule } from '../tool-gateway.module';
 import { MEDIATION_SETTINGS, type MediationSettings } from './settings';
 
@@ -44,6 +45,19 @@ describe('tool gateway mediation: circuit breakers, rate limits, output validati
   });
 
   /** A granted request; every request of another agent unless one is named (each agent has its own bucket). */
+  /** Agents of these tests hold every sandbox tool (granted on first use). */
+  const granted = new Set<string>();
+  async function grant(agentId: string): Promise<void> {
+    if (granted.has(agentId)) return;
+    granted.add(agentId);
+    await grantTools(h, agentId, SANDBOX_TOOLS);
+  }
+
+  async function send(...events: Array<GovmeshEvent<typeof EventTypes.ToolRequested>>): Promise<void> {
+    for (const e of events) await grant(e.data.agentId);
+    await h.send(...events);
+  }
+
   function request(tool: string, args: Record<string, unknown>, agentId = `agent-${randomUUID()}`): GovmeshEvent<typeof EventTypes.ToolRequested> {
     const runId = `r-${randomUUID()}`;
     const grant = issueGrant(h.app.get(ServiceKeys).signingKey('grant'), { agentId, agentVersion: '1.0.0', tool, arguments: args, policyVersion: 'p1' }, { runId, stepId: 'execute' }, randomUUID(), new Date(), 30);
@@ -57,7 +71,7 @@ describe('tool gateway mediation: circuit breakers, rate limits, output validati
     return { status: d.status, code: d.reasons[0]?.code, retryable: d.retryable ?? false };
   };
   const sendOne = async (event: GovmeshEvent<typeof EventTypes.ToolRequested>) => {
-    await h.send(event);
+    await send(event);
     return result(event);
   };
   const accessCount = async (runId: string) => (await h.query<{ n: number }>(`SELECT count(*)::int AS n FROM "sandbox"."access_log" WHERE run_id = $1`, [runId]))[0].n;
@@ -123,7 +137,7 @@ describe('tool gateway mediation: circuit breakers, rate limits, output validati
       const agentId = `agent-${randomUUID()}`;
       const before = await metric('toolRateLimited', { tool: 'sandbox.lookup_account', scope: 'agent' });
       const calls = Array.from({ length: 4 }, () => request('sandbox.lookup_account', { accountId: 'acc-003' }, agentId));
-      await h.send(...calls);
+      await send(...calls);
       const outcomes = calls.map(result);
       expect(outcomes.filter((o) => o.status === 'succeeded')).toHaveLength(3);
       const limited = calls.filter((_, i) => outcomes[i].status !== 'succeeded');
@@ -149,7 +163,7 @@ describe('tool gateway mediation: circuit breakers, rate limits, output validati
       expect(await metric('toolRateLimited', { tool: 'contracts.lookup', scope: 'tool' })).toBe(before + 1);
       // The refused agent still has its whole burst of 3 for other tools.
       const agentCalls = Array.from({ length: 3 }, () => request('sandbox.lookup_account', { accountId: 'acc-001' }, agentId));
-      await h.send(...agentCalls);
+      await send(...agentCalls);
       expect(agentCalls.map(result).map((o) => o.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
       const [bucket] = await h.query<{ tokens: number }>(`SELECT tokens FROM "${SCHEMA}"."rate_buckets" WHERE key = 'tool:contracts.lookup'`);
       expect(bucket.tokens).toBeLessThan(1);
@@ -161,9 +175,9 @@ describe('tool gateway mediation: circuit breakers, rate limits, output validati
       const agentId = `agent-${randomUUID()}`;
       const first = request('sandbox.lookup_account', { accountId: 'acc-001' }, agentId);
       const keyed = h.event(EventTypes.ToolRequested, { ...first.data, idempotencyKey: `${first.data.runId}:exec-1` });
-      await h.send(keyed);
+      await send(keyed);
       // Five more asks of the same action under the key: answered from the first, no tokens.
-      for (let i = 0; i < 5; i++) await h.send(h.event(EventTypes.ToolRequested, keyed.data));
+      for (let i = 0; i < 5; i++) await send(h.event(EventTypes.ToolRequested, keyed.data));
       const codes = h.emitted(EventTypes.ToolExecuted).filter((e) => e.data.runId === keyed.data.runId).map((e) => e.data.status);
       expect(codes).toEqual(Array(6).fill('succeeded'));
       const [bucket] = await h.query<{ tokens: number }>(`SELECT tokens FROM "${SCHEMA}"."rate_buckets" WHERE key = $1`, [`agent:${agentId}`]);
