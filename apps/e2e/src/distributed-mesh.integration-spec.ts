@@ -52,12 +52,13 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
     // The verifier read the record itself, and the tool ran exactly once.
     const verifications = await db.query<{ verdict: string }>('SELECT verdict FROM verifier.verifications WHERE run_id = $1', [runId]);
     expect(verifications).toEqual([{ verdict: 'confirmed' }]);
-    const reads = await db.query<{ n: string }>('SELECT count(*) AS n FROM sandbox.access_log WHERE run_id = $1', [runId]);
+    const reads = await db.query<{ n: string }>("SELECT count(*) AS n FROM sandbox.access_log WHERE run_id = $1 AND execution_id::text NOT IN (SELECT id::text FROM tool_gateway.executions WHERE agent_id = 'govmesh-verifier')", [runId]);
     expect(Number(reads[0].n)).toBe(1);
     // Telemetry recorded every event of the run in the audit chain.
     await expectEventually(async () => {
       const audit = await db.query<{ type: string }>('SELECT type FROM telemetry.audit_records WHERE run_id = $1 ORDER BY seq', [runId]);
-      // Every event of the run: intent, decision, four commands, four outcomes, action and its decision, result.
+      // Every event of the run: intent, decision, four commands, four outcomes, action and its
+      // decision, the verifier's read of the record through the gateway, result.
       expect(audit.map((a) => a.type).sort()).toEqual(
         [
           'govmesh.intent.submitted.v1',
@@ -71,6 +72,8 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
           'govmesh.tool.requested.v1',
           'govmesh.tool.executed.v1',
           'govmesh.verification.requested.v1',
+          'govmesh.verification.readrequested.v1',
+          'govmesh.verification.readcompleted.v1',
           'govmesh.verification.completed.v1',
           'govmesh.run.completed.v1',
         ].sort(),

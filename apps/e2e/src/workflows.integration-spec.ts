@@ -141,7 +141,7 @@ describe('workflows and human checkpoints on Postgres and Kafka', () => {
     const runId = await submit({ invoiceId: 'inv-1001', amount: 1200, currency: 'EUR' });
     const done = await completed(runId);
     expect(done.outcome).toBe('verified');
-    expect(done.reasons.map((r) => r.code)).toEqual(['verified', 'read_back_matches']);
+    expect(done.reasons.map((r) => r.code)).toEqual(['verified', 'read_back_matches', 'state_check_passed', 'grant_check_passed']);
     expect(done.timeline.map((t) => t.kind)).not.toContain('approval_requested');
     expect(await payments('inv-1001')).toBe(1);
   });

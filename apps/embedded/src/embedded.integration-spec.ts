@@ -81,7 +81,7 @@ describe('embedded mesh: one process, no Kafka, no Postgres server', () => {
     await expectEventually(async () => {
       const view = (await call<{ outcome: string; reasons: Array<{ code: string }> }>('GET', `/v1/runs/${demo.waiting!.runId}`, operatorKey)).body;
       expect(view.outcome).toBe('verified');
-      expect(view.reasons.map((r) => r.code)).toEqual(['verified', 'read_back_matches']);
+      expect(view.reasons.map((r) => r.code)).toEqual(['verified', 'read_back_matches', 'state_check_passed', 'grant_check_passed']);
     }, { timeoutMs: 30000, intervalMs: 200 });
     // The approval was decided once: the same command again changes nothing.
     expect(await shell(approve)).toMatchObject({ code: expect.stringMatching(/review_/) });

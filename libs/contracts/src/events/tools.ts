@@ -93,7 +93,7 @@ export const ToolOperation = Type.Union([
 export type ToolOperation = Static<typeof ToolOperation>;
 
 /**
- * A tool as the tool manifest describes it: the one list policy, the model router, the gateway and
+ * A tool as the tool manifest describes it: the one list policy, the gateway and
  * the verifier all learn tools from. Carries no secret: credentials belong to the connection.
  */
 export const ToolManifest = Type.Object(
@@ -127,8 +127,8 @@ export const ToolManifest = Type.Object(
 export type ToolManifest = Static<typeof ToolManifest>;
 
 /**
- * A tool was registered, changed (a new version) or retired. Keyed by the tool name. Policy, the
- * model router and the verifier learn tools from these events only.
+ * A tool was registered, changed (a new version) or retired. Keyed by the tool name. Policy and
+ * the verifier learn tools from these events only.
  */
 export const ToolRegisteredV1 = Type.Object(
   {

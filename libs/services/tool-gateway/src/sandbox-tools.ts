@@ -212,7 +212,7 @@ const contractFields = (r: ContractRow) => ({ customer: r.customer, customerEmai
 const lookupContract: ToolDefinition = {
   name: 'contracts.lookup',
   connection: 'sandbox-crm',
-  description: 'Read a customer contract (customer, mail domain, end date, status, renewal draft) from the sandbox CRM',
+  description: 'Read a customer contract (customer, mail domain, end date, status, and the length and SHA-256 of its renewal draft) from the sandbox CRM',
   sideEffect: 'read',
   idempotent: true,
   inputSchema: { type: 'object', required: ['contractId'], additionalProperties: false, properties: { contractId: CONTRACT_ID } },
@@ -227,7 +227,6 @@ const lookupContract: ToolDefinition = {
       output: {
         contractId,
         ...fields,
-        renewalDraft: row.renewal_draft,
         renewalDraftLength: row.renewal_draft === null ? null : row.renewal_draft.length,
         renewalDraftSha256: row.renewal_draft === null ? null : sha256(row.renewal_draft),
       },
