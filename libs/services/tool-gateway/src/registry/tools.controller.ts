@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
+import { BadGatewayException, BadRequestException, Body, Controller, Get, HttpCode, NotFoundException, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Type } from '@sinclair/typebox';
 import type { Response } from 'express';
@@ -111,7 +111,7 @@ export class ToolsController {
   })
   @ApiJsonBody(ImportBody)
   @ApiOkResponse({ description: '`{ items: [{ name, manifest, registered?, problem? }] }`' })
-  @ApiRefusals({ 400: 'Invalid body (`invalid_import`)', 404: 'No such connection', 409: 'Not an mcp connection (`connection_not_mcp`)', 502: 'The server could not be listed (`mcp_unavailable`, with the reason)' })
+  @ApiRefusals({ 404: 'No such connection', 400: 'Invalid body (`invalid_import`), not an mcp connection (`connection_not_mcp`), a revoked connection', 502: 'The server could not be listed (`mcp_unavailable`, with the reason)' })
   async importMcp(@Param('connection') connectionId: string, @Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     if (!CONNECTION.test(connectionId)) throw new BadRequestException({ code: 'invalid_import', message: 'not a connection id' });
     const spec = validateRequest(ImportBody, body ?? {}, 'invalid_import');
@@ -131,7 +131,7 @@ export class ToolsController {
       listed = await this.mcp.listTools(credentials, AbortSignal.timeout(30_000));
     } catch (err) {
       const message = err instanceof McpConnectorError ? err.message : 'the server could not be listed';
-      throw new BadRequestException({ code: 'mcp_unavailable', message: message.slice(0, 500) });
+      throw new BadGatewayException({ code: 'mcp_unavailable', message: message.slice(0, 500) });
     }
     if ('reason' in listed) throw new BadRequestException({ code: listed.reason.code, message: listed.reason.message });
     const wanted = spec.tools ? new Set(spec.tools) : null;
