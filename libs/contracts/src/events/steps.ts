@@ -81,6 +81,12 @@ export const ToolRequestedV1 = Type.Object(
     grant: ActionGrant,
     /** Run id + step-execution id: the same key never causes a second side effect, so a resumed run never repeats one. */
     idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+    /**
+     * Check everything and call nothing: the gateway answers `dry_run` with the would-have-done
+     * record (the tool version, its connection and the request it would have sent, credentials
+     * never included) and performs no side effect. The grant is still required and used up.
+     */
+    dryRun: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -103,7 +109,8 @@ export const ToolExecutedV1 = Type.Object(
     stepId: StepId,
     tool: Type.String(),
     executionId: Type.String(),
-    status: Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('rejected')]),
+    /** `dry_run`: a dry-run request passed every check and nothing was performed; `output` is the would-have-done record. */
+    status: Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('rejected'), Type.Literal('dry_run')]),
     output: Type.Optional(JsonObject),
     claim: Type.Optional(RecordClaim),
     reasons: Type.Array(Reason),

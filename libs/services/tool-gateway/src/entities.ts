@@ -38,7 +38,7 @@ export class ToolExecutionRecord {
 
   /** `in_progress` from reservation until the result is recorded. */
   @Column({ type: 'varchar', length: 16 })
-  status!: 'in_progress' | 'succeeded' | 'failed' | 'rejected';
+  status!: 'in_progress' | 'succeeded' | 'failed' | 'rejected' | 'dry_run';
 
   /**
    * The caller's idempotency key (run id + step-execution id), when the request carried one. A

@@ -2,7 +2,8 @@ import type { DataSource } from 'typeorm';
 import type { RecordClaim, Reason, RetryPolicy, ToolManifest } from '@govmesh/contracts';
 
 export interface ToolResult {
-  status: 'succeeded' | 'failed' | 'rejected';
+  /** `dry_run`: nothing was called; `output` is the would-have-done record. */
+  status: 'succeeded' | 'failed' | 'rejected' | 'dry_run';
   output?: Record<string, unknown>;
   claim?: RecordClaim;
   reasons: Reason[];
@@ -45,6 +46,13 @@ export interface ToolDefinition {
   retry?: RetryPolicy;
   /** The registered manifest the definition was built from (absent for code-only test tools). */
   manifest?: ToolManifest;
+  /**
+   * What a call with these arguments would send, without sending it or reading a secret: the
+   * request (HTTP method and URL, body fields), the MCP tool, or the sandbox operation, and a
+   * refusal the call would meet before leaving (a revoked connection, an egress outside the
+   * allow-list). For dry runs. Absent: the record names the tool only.
+   */
+  preview?(args: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Credentials, when a tool has any, are injected here and never leave. */
   execute(systemOfRecord: DataSource, args: Record<string, unknown>, call: ToolCall): Promise<ToolResult>;
 }

@@ -40,6 +40,8 @@ interface ToolCallPayload extends Record<string, unknown> {
   traceparent?: string;
   /** A read for the verifier: answered with `verification.readcompleted`, not `tool.executed`. */
   verification?: { verificationId: string; check: number };
+  /** Nothing is called: the performer answers the would-have-done record. */
+  dryRun?: true;
 }
 
 interface ExecutionRow {
@@ -52,13 +54,45 @@ interface ExecutionRow {
   /** The request's idempotency key; null for refusals and for requests without one. */
   idempotency_key: string | null;
   arguments: Record<string, unknown>;
-  status: 'in_progress' | 'succeeded' | 'failed' | 'rejected';
+  status: 'in_progress' | 'succeeded' | 'failed' | 'rejected' | 'dry_run';
+  /** Checked and granted like any call, answered with a would-have-done record; nothing called. */
+  dry_run: boolean;
   output: Record<string, unknown> | null;
   claim: RecordClaim | null;
   reasons: Reason[];
 }
 
 export const TOOL_EFFECT = 'tool_call';
+
+/** Reserves accepted calls as effects, performed after commit by ToolCallPerformer. */
+async function reserveCalls(
+  uow: UnitOfWork,
+  calls: ReadonlyArray<{ event: GovmeshEvent; row: ExecutionRow; agentVersion: string; verification?: ToolCallPayload['verification'] }>,
+  timeoutOf: (tool: string) => number,
+): Promise<void> {
+  await uow.reserveEffects(
+    calls.map(({ event, row, agentVersion, verification }) => ({
+      // The caller's key when it sent one (a resumed run repeats no side effect), else the single-use grant's.
+      key: `tool:${row.idempotency_key ?? row.grant_id}`,
+      kind: TOOL_EFFECT,
+      runId: row.run_id,
+      timeoutMs: timeoutOf(row.tool),
+      payload: {
+        executionId: row.id,
+        agentId: row.agent_id ?? '',
+        agentVersion,
+        runId: row.run_id,
+        stepId: row.step_id,
+        tool: row.tool,
+        arguments: row.arguments,
+        causeId: event.id,
+        ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+        ...(verification ? { verification } : {}),
+        ...(row.dry_run ? { dryRun: true as const } : {}),
+      } satisfies ToolCallPayload,
+    })),
+  );
+}
 
 /** All SQL of the gateway's executions ledger. */
 @Injectable()
@@ -243,8 +277,10 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
     let duplicates = 0;
     for (const { event } of batch) {
       const r = event.data;
-      const key = r.idempotencyKey;
-      const row: ExecutionRow = { id: newExecutionId(), run_id: r.runId, step_id: r.stepId, tool: r.tool, agent_id: r.agentId, grant_id: null, idempotency_key: null, arguments: r.arguments, status: 'rejected', output: null, claim: null, reasons: [] };
+      const dryRun = r.dryRun === true;
+      // A dry run neither takes an idempotency key nor is answered from one: it must not stand in for the real call.
+      const key = dryRun ? undefined : r.idempotencyKey;
+      const row: ExecutionRow = { id: newExecutionId(), run_id: r.runId, step_id: r.stepId, tool: r.tool, agent_id: r.agentId, grant_id: null, idempotency_key: null, arguments: r.arguments, status: 'rejected', dry_run: dryRun, output: null, claim: null, reasons: [] };
       const before = key ? previous.get(key) : undefined;
       const live = before && (before.status === 'succeeded' || before.status === 'in_progress');
       if (live && !(before.run_id === r.runId && before.tool === r.tool && isDeepStrictEqual(before.arguments, r.arguments))) {
@@ -295,15 +331,18 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
       accepted.splice(0, accepted.length, ...granted);
     }
     // Rate limits last, so that only calls about to be reserved draw tokens (a refused, replayed or
-    // duplicate request takes none). A limited call fails retryable: the workflow tries it again later.
+    // duplicate request takes none, nor does a dry run, which calls nothing). A limited call fails
+    // retryable: the workflow tries it again later.
     const limited: Array<{ event: GovmeshEvent<typeof EventTypes.ToolRequested>; row: ExecutionRow; refusal: RateRefusal }> = [];
-    if (accepted.length > 0) {
+    const drawing = accepted.filter((a) => !a.row.dry_run);
+    if (drawing.length > 0) {
       const refusals = await this.rateLimiter.take(
         uow,
-        accepted.map(({ event }) => ({ agentId: event.data.agentId, tool: event.data.tool, agentLimit: this.settings.agentRateLimit, toolLimit: this.toolLimit(event.data.tool) })),
+        drawing.map(({ event }) => ({ agentId: event.data.agentId, tool: event.data.tool, agentLimit: this.settings.agentRateLimit, toolLimit: this.toolLimit(event.data.tool) })),
       );
-      const within = accepted.filter((a, i) => {
-        const refusal = refusals[i];
+      const refusalOf = new Map(drawing.map((a, i) => [a, refusals[i]] as const));
+      const within = accepted.filter((a) => {
+        const refusal = refusalOf.get(a);
         if (!refusal) return true;
         const whose = refusal.scope === 'agent' ? `agent "${a.event.data.agentId}"` : `tool ${a.row.tool}`;
         limited.push({
@@ -355,16 +394,10 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
         { cause: event },
       );
     }
-    const reserved = accepted.filter((a) => inserted.has(a.row.id));
-    await uow.reserveEffects(
-      reserved.map(({ event, row }) => ({
-        // The caller's key when it sent one (a resumed run repeats no side effect), else the single-use grant's.
-        key: `tool:${row.idempotency_key ?? row.grant_id}`,
-        kind: TOOL_EFFECT,
-        runId: row.run_id,
-        timeoutMs: this.timeoutOf(row.tool),
-        payload: { executionId: row.id, agentId: event.data.agentId, agentVersion: event.data.grant.agentVersion, runId: row.run_id, stepId: row.step_id, tool: row.tool, arguments: row.arguments, causeId: event.id, ...(event.traceparent ? { traceparent: event.traceparent } : {}) } satisfies ToolCallPayload,
-      })),
+    await reserveCalls(
+      uow,
+      accepted.filter((a) => inserted.has(a.row.id)).map(({ event, row }) => ({ event, row, agentVersion: event.data.grant.agentVersion })),
+      (tool) => this.timeoutOf(tool),
     );
     const { metrics } = this.deps;
     uow.afterCommit(() => {
@@ -391,6 +424,28 @@ export class ToolRequestsHandler implements BatchEventHandler<typeof EventTypes.
   private toolLimit(name: string): RateLimit | null {
     return name in this.settings.toolRateLimits ? this.settings.toolRateLimits[name] : (this.catalog.find(name)?.rateLimit ?? null);
   }
+}
+
+/** A dry run's answer: what the call would have done, checked like any call, nothing performed. */
+async function wouldHaveDone(tool: ToolDefinition, args: Record<string, unknown>): Promise<ToolResult> {
+  const manifest = tool.manifest;
+  const call = tool.preview ? await tool.preview(args) : {};
+  const refusal = call['wouldBeRefused'] as Reason | undefined;
+  return {
+    status: 'dry_run',
+    output: {
+      dryRun: true,
+      tool: tool.name,
+      ...(manifest ? { version: manifest.version } : {}),
+      sideEffect: tool.sideEffect,
+      connection: tool.connection ?? null,
+      call,
+    },
+    reasons: [
+      { code: 'dry_run', message: `${tool.name} passed every check and was not called` },
+      ...(refusal ? [{ code: 'dry_run_would_be_refused', message: `the call would be refused: ${refusal.code}: ${refusal.message}`.slice(0, 500) }] : []),
+    ],
+  };
 }
 
 /**
@@ -433,6 +488,7 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
     // Suspension or revocation applies up to the last moment before the call, not only at request time.
     const stopped = agentStateProblem((await this.executions.agentStates(undefined, [call.agentId])).get(call.agentId), call.agentId, call.agentVersion);
     if (stopped) return done({ status: 'rejected', reasons: [stopped] });
+    if (call.dryRun) return done(await wouldHaveDone(tool, call.arguments));
     if (ctx.attempt > 1 && !tool.idempotent) {
       return done({ status: 'failed', reasons: [{ code: 'outcome_unknown', message: `${call.tool} was in flight when the gateway stopped and cannot be repeated safely; reconcile with the system before retrying` }] });
     }
@@ -515,6 +571,7 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
       usage.push({ agentId: call.agentId, tool: call.tool, status: result.status });
       const cause = { id: call.causeId, correlationid: call.runId, traceparent: call.traceparent } as GovmeshEvent;
       if (call.verification) {
+        if (result.status === 'dry_run') throw new Error('a verification read is never a dry run');
         uow.emit(
           EventTypes.VerificationReadCompleted,
           { runId: call.runId, verificationId: call.verification.verificationId, check: call.verification.check, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), reasons: result.reasons.slice(0, 20) },
@@ -583,6 +640,7 @@ export class VerificationReadsHandler implements BatchEventHandler<typeof EventT
         idempotency_key: null,
         arguments: r.arguments,
         status: 'rejected',
+        dry_run: false,
         output: null,
         claim: null,
         reasons: [],
@@ -612,27 +670,10 @@ export class VerificationReadsHandler implements BatchEventHandler<typeof EventT
       uow.emit(EventTypes.VerificationReadCompleted, { runId: r.runId, verificationId: r.verificationId, check: r.check, tool: r.tool, executionId: row.id, status: 'rejected', reasons: row.reasons }, { cause: event });
       this.logger.warn(`refused a verification read of ${r.tool} for run ${r.runId}: ${row.reasons[0]?.code}`);
     }
-    await uow.reserveEffects(
-      accepted
-        .filter((a) => inserted.has(a.row.id))
-        .map(({ event, row }) => ({
-          key: `tool:${row.idempotency_key}`,
-          kind: TOOL_EFFECT,
-          runId: row.run_id,
-          timeoutMs: timeoutOfTool(this.catalog.find(row.tool), this.deps.config.toolTimeoutMs),
-          payload: {
-            executionId: row.id,
-            agentId: VERIFIER_PRINCIPAL,
-            agentVersion: '*',
-            runId: row.run_id,
-            stepId: row.step_id,
-            tool: row.tool,
-            arguments: row.arguments,
-            causeId: event.id,
-            ...(event.traceparent ? { traceparent: event.traceparent } : {}),
-            verification: { verificationId: event.data.verificationId, check: event.data.check },
-          } satisfies ToolCallPayload,
-        })),
+    await reserveCalls(
+      uow,
+      accepted.filter((a) => inserted.has(a.row.id)).map(({ event, row }) => ({ event, row, agentVersion: '*', verification: { verificationId: event.data.verificationId, check: event.data.check } })),
+      (tool) => timeoutOfTool(this.catalog.find(tool), this.deps.config.toolTimeoutMs),
     );
     const { metrics } = this.deps;
     uow.afterCommit(() => {

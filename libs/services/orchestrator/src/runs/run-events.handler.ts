@@ -40,6 +40,11 @@ function replyInput(event: GovmeshEvent): WorkflowInput | null {
     }
     case EventTypes.ToolExecuted: {
       const d = (event as GovmeshEvent<typeof EventTypes.ToolExecuted>).data;
+      if (d.status === 'dry_run') {
+        // The orchestrator never asks for a dry run (shadow mode will): the step's action was not performed.
+        const reason = { code: 'dry_run_not_requested', message: `execution ${d.executionId} of ${d.tool} was a dry run: nothing was performed` };
+        return { kind: 'tool_executed', execId: d.stepId, status: 'rejected', reasons: [reason, ...d.reasons].slice(0, 20), executionId: d.executionId };
+      }
       return { kind: 'tool_executed', execId: d.stepId, status: d.status, ...(d.output ? { output: d.output } : {}), ...(d.claim ? { claim: d.claim } : {}), reasons: d.reasons, executionId: d.executionId, ...(d.retryable !== undefined ? { retryable: d.retryable } : {}) };
     }
     case EventTypes.VerificationCompleted: {

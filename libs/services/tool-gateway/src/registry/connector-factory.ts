@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Reason, ToolManifest } from '@govmesh/contracts';
 import { ConnectionRefusal, ConnectionsService, type ConnectionCredentials } from '../connections';
-import { buildHttpRequest, HttpConnector } from '../connectors';
+import { buildHttpRequest, EgressAllowList, HttpConnector, redactUrl } from '../connectors';
 import type { ToolCall, ToolDefinition, ToolResult } from '../tool-definition';
 import { SANDBOX_OPERATIONS } from './built-in-tools';
 import { McpConnections } from './mcp-connections';
@@ -46,7 +46,7 @@ export class ConnectorFactory implements OnModuleDestroy {
       case 'sandbox': {
         const base = SANDBOX_OPERATIONS.get(op.operation);
         if (!base) throw new Error(`no sandbox operation ${op.operation}`);
-        return { ...common, connection: manifest.connection ?? base.connection, execute: base.execute };
+        return { ...common, connection: manifest.connection ?? base.connection, preview: async () => ({ connector: 'sandbox', operation: op.operation }), execute: base.execute };
       }
       case 'http': {
         const connectionId = manifest.connection;
@@ -54,6 +54,7 @@ export class ConnectorFactory implements OnModuleDestroy {
         return {
           ...common,
           connection: connectionId,
+          preview: (args) => this.previewHttp(connectionId, op, args),
           execute: (_db, args, call) => this.callHttp(manifest, connectionId, op, args, call),
         };
       }
@@ -63,6 +64,7 @@ export class ConnectorFactory implements OnModuleDestroy {
         return {
           ...common,
           connection: connectionId,
+          preview: async () => ({ connector: 'mcp', connection: connectionId, tool: op.tool, ...(await this.connectionRefusal(connectionId, 'mcp')) }),
           execute: async (_db, args, call) => {
             const credentials = await this.credentials(connectionId, 'mcp');
             if ('result' in credentials) return credentials.result;
@@ -101,6 +103,44 @@ export class ConnectorFactory implements OnModuleDestroy {
     if (result.status !== 'succeeded') return result;
     const body = result.output?.['body'];
     return this.withClaim(manifest, connectionId, call, { ...result, output: isPlainObject(body) ? body : { body: body ?? null } });
+  }
+
+  /**
+   * The request an HTTP call would send: method, URL (without any credential), body fields, literal
+   * header names, how the connection authenticates — and the refusal it would meet first, if any.
+   * Reads the connection's metadata only, never its secret.
+   */
+  private async previewHttp(connectionId: string, op: Extract<ToolManifest['operation'], { connector: 'http' }>, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const base = { connector: 'http', connection: connectionId };
+    const view = await this.connections.get(connectionId);
+    const refusal = await this.connectionRefusal(connectionId, 'http', view);
+    if (!view?.endpoint || !view.egress) return { ...base, ...(Object.keys(refusal).length > 0 ? refusal : { wouldBeRefused: { code: 'connection_misconfigured', message: `connection "${connectionId}" has no endpoint or egress allow-list` } }) };
+    const built = buildHttpRequest(view.endpoint, { method: op.method, path: op.path, ...(op.query ? { query: op.query } : {}), ...(op.body ? { body: op.body } : {}), ...(op.headers ? { headers: op.headers } : {}) }, args);
+    if ('reason' in built) return { ...base, wouldBeRefused: built.reason };
+    const { request } = built;
+    const egress = new EgressAllowList(view.egress).check(request.method, request.url);
+    return {
+      ...base,
+      request: {
+        method: request.method,
+        url: redactUrl(request.url),
+        ...(request.json ? { bodyFields: Object.keys(request.json) } : {}),
+        ...(request.headers ? { headers: Object.keys(request.headers) } : {}),
+        // How the secret would be sent, never the secret: it is read only when a call is made.
+        authentication: view.auth.method,
+      },
+      ...refusal,
+      ...(!egress.allowed && Object.keys(refusal).length === 0 ? { wouldBeRefused: egress.reason } : {}),
+    };
+  }
+
+  /** `{ wouldBeRefused }` when the connection would refuse a call now (missing, revoked, of another kind); else nothing. */
+  private async connectionRefusal(connectionId: string, kind: 'http' | 'mcp', known?: Awaited<ReturnType<ConnectionsService['get']>>): Promise<Record<string, unknown>> {
+    const view = known === undefined ? await this.connections.get(connectionId) : known;
+    if (!view) return { wouldBeRefused: { code: 'connection_not_found', message: `connection "${connectionId}" does not exist` } };
+    if (view.status === 'revoked') return { wouldBeRefused: { code: 'connection_revoked', message: `connection "${connectionId}" is revoked` } };
+    if (view.kind !== kind) return { wouldBeRefused: { code: 'connection_misconfigured', message: `connection "${connectionId}" is a ${view.kind} connection, not ${kind}` } };
+    return {};
   }
 
   /** A succeeded call of a connector claims what it answered, for the verifier's checks to confirm. */
