@@ -102,6 +102,10 @@ describe('toGovmeshConfig', () => {
       runDeadlineSeconds: undefined,
       toolTimeoutMs: 30000,
       sandboxLatencyMs: 0,
+      breakerFailures: 5,
+      breakerCooldownMs: 30000,
+      agentRatePerMinute: 30000,
+      agentRateBurst: 1000,
       reviewerWebhooks: {},
       slaWarningFraction: 0.8,
     });

@@ -122,6 +122,10 @@ export const CONFIG_SCHEMA = Joi.object({
     })
     .description('Tool gateway: master keys that wrap the data keys of connection secrets, `<key id>:<base64 of 32 bytes>` comma-separated, the first current; required distributed'),
   GOVMESH_SANDBOX_LATENCY_MS: Joi.number().integer().min(0).max(600000).default(0).description('Delay the sandbox system of record adds to every call (rehearses slow systems)'),
+  GOVMESH_BREAKER_FAILURES: Joi.number().integer().min(1).max(1000).default(5).description("Tool gateway: consecutive failures (timeouts, retryable errors) that open a connection's circuit breaker"),
+  GOVMESH_BREAKER_COOLDOWN_MS: Joi.number().integer().min(100).max(3600000).default(30000).description('Tool gateway: how long an open breaker refuses calls before it lets one trial call through'),
+  GOVMESH_AGENT_RATE_PER_MINUTE: Joi.number().integer().min(0).max(100000000).default(30000).description("Tool gateway: refill rate of every agent's token bucket over all its tool calls (0: no per-agent limit)"),
+  GOVMESH_AGENT_RATE_BURST: Joi.number().integer().min(1).max(10000000).default(1000).description("Tool gateway: capacity of every agent's token bucket"),
 })
   .and('KAFKA_BROKERS', 'DATABASE_URL')
   .and('GOVMESH_OIDC_ISSUER', 'GOVMESH_OIDC_JWKS_URL', 'GOVMESH_OIDC_AUDIENCE')
@@ -156,6 +160,12 @@ export interface GovmeshConfig {
   runDeadlineSeconds?: number;
   toolTimeoutMs: number;
   sandboxLatencyMs: number;
+  /** Tool gateway mediation: consecutive failures that open a breaker, and its cool-down. */
+  breakerFailures: number;
+  breakerCooldownMs: number;
+  /** Every agent's token bucket over all its tool calls; 0 per minute: no per-agent limit. */
+  agentRatePerMinute: number;
+  agentRateBurst: number;
   /** Reviewer group → incoming webhook URL (a secret: never log it). */
   reviewerWebhooks: Record<string, string>;
   /** The fraction of a review SLA after which an `sla_near` notification goes out. */
@@ -216,6 +226,10 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
     runDeadlineSeconds: env['GOVMESH_RUN_DEADLINE_SECONDS'] as number | undefined,
     toolTimeoutMs: env['GOVMESH_TOOL_TIMEOUT_MS'] as number,
     sandboxLatencyMs: env['GOVMESH_SANDBOX_LATENCY_MS'] as number,
+    breakerFailures: env['GOVMESH_BREAKER_FAILURES'] as number,
+    breakerCooldownMs: env['GOVMESH_BREAKER_COOLDOWN_MS'] as number,
+    agentRatePerMinute: env['GOVMESH_AGENT_RATE_PER_MINUTE'] as number,
+    agentRateBurst: env['GOVMESH_AGENT_RATE_BURST'] as number,
     reviewerWebhooks: parseReviewerWebhooks(env['GOVMESH_REVIEWER_WEBHOOKS']),
     slaWarningFraction: (env['GOVMESH_SLA_WARNING_FRACTION'] as number | undefined) ?? 0.8,
   };

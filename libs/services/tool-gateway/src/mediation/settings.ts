@@ -3,8 +3,9 @@ import { DEFAULT_BREAKER_SETTINGS, type BreakerSettings } from './circuit-breake
 import type { RateLimit } from './token-bucket';
 
 /**
- * How the gateway mediates calls. Read from the config (see `MediationConfig`), with defaults; a
- * test may provide `MEDIATION_SETTINGS` (a partial override) from a global module.
+ * How the gateway mediates calls: read from the config (GOVMESH_BREAKER_FAILURES,
+ * GOVMESH_BREAKER_COOLDOWN_MS, GOVMESH_AGENT_RATE_PER_MINUTE, GOVMESH_AGENT_RATE_BURST); a test
+ * may provide `MEDIATION_SETTINGS` (a partial override) from a global module.
  */
 export interface MediationSettings {
   breaker: BreakerSettings;
@@ -15,27 +16,16 @@ export interface MediationSettings {
 }
 
 /**
- * Generous enough for the bench's full speed (~150 runs/s of one agent); it catches a runaway
- * agent, not a busy one.
+ * The default agent bucket (GOVMESH_AGENT_RATE_PER_MINUTE / _BURST): generous enough for the
+ * bench's full speed (~150 runs/s of one agent); it catches a runaway agent, not a busy one.
  */
 export const DEFAULT_AGENT_RATE_LIMIT: RateLimit = { perMinute: 30_000, burst: 1_000 };
-
-/**
- * The config fields mediation reads when present (GOVMESH_BREAKER_FAILURES,
- * GOVMESH_BREAKER_COOLDOWN_MS, GOVMESH_AGENT_RATE_PER_MINUTE with 0 for no limit,
- * GOVMESH_AGENT_RATE_BURST). Until the config carries them, the defaults apply.
- */
-export interface MediationConfig {
-  breakerFailures?: number;
-  breakerCooldownMs?: number;
-  agentRatePerMinute?: number;
-  agentRateBurst?: number;
-}
 
 export const MEDIATION_SETTINGS = Symbol('MEDIATION_SETTINGS');
 
 export function mediationSettings(config: GovmeshConfig, override: Partial<MediationSettings> = {}): MediationSettings {
-  const c = config as GovmeshConfig & MediationConfig;
+  // Configs built by hand (tests, tools) may lack the mediation fields: the defaults apply.
+  const c: Partial<GovmeshConfig> = config;
   const perMinute = c.agentRatePerMinute ?? DEFAULT_AGENT_RATE_LIMIT.perMinute;
   return {
     breaker: { failureThreshold: c.breakerFailures ?? DEFAULT_BREAKER_SETTINGS.failureThreshold, cooldownMs: c.breakerCooldownMs ?? DEFAULT_BREAKER_SETTINGS.cooldownMs },
