@@ -210,6 +210,8 @@ describe('tool gateway: connections and their encrypted credentials', () => {
   describe('OAuth2 client credentials', () => {
     let server: Server;
     let tokenUrl: string;
+    let tokenPort: number;
+    let egress: Record<string, unknown>;
     const requests: Array<{ authorization?: string; body: string }> = [];
     let refuse = false;
 
@@ -229,7 +231,10 @@ describe('tool gateway: connections and their encrypted credentials', () => {
         });
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      tokenUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/oauth/token`;
+      tokenPort = (server.address() as AddressInfo).port;
+      tokenUrl = `http://127.0.0.1:${tokenPort}/oauth/token`;
+      // The token endpoint is reached under the connection's allow-list like any call.
+      egress = { allow: [{ host: '*.example.com', paths: ['/**'] }, { host: '127.0.0.1', port: tokenPort, scheme: 'http', paths: ['/oauth/token'], methods: ['POST'], allowPrivateNetwork: true }] };
     });
 
     afterAll(async () => {
@@ -238,7 +243,7 @@ describe('tool gateway: connections and their encrypted credentials', () => {
 
     it('fetches a token with the client secret, caches it per version, and a rotation or revocation stops its use', async () => {
       const secret = planted('oauth-1');
-      const created = await create({ id: 'ledger', kind: 'http', endpoint: 'https://ledger.example.com', egress: { allow: [{ host: '*.example.com', paths: ['/**'] }] }, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'govmesh-gw', scopes: ['ledger.read', 'ledger.write'] }, secret });
+      const created = await create({ id: 'ledger', kind: 'http', endpoint: 'https://ledger.example.com', egress, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'govmesh-gw', scopes: ['ledger.read', 'ledger.write'] }, secret });
       expect(created.status).toBe(201);
       expect(created.body['auth']).toEqual({ method: 'oauth2_client_credentials', tokenUrl, clientId: 'govmesh-gw', scopes: ['ledger.read', 'ledger.write'], clientAuthentication: 'basic' });
       const first = await (await service.credentialsFor('ledger')).headers();
@@ -259,17 +264,29 @@ describe('tool gateway: connections and their encrypted credentials', () => {
     });
 
     it('says oauth2_token_failed when the token endpoint refuses, with its error code and never the secret', async () => {
-      await create({ id: 'ledger-refused', kind: 'http', endpoint: 'https://ledger.example.com', egress: { allow: [{ host: '*.example.com', paths: ['/**'] }] }, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x', clientAuthentication: 'body' }, secret: planted('oauth-3') });
+      await create({ id: 'ledger-refused', kind: 'http', endpoint: 'https://ledger.example.com', egress, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x', clientAuthentication: 'body' }, secret: planted('oauth-3') });
       refuse = true;
       try {
         const credentials = await service.credentialsFor('ledger-refused');
-        await expect(credentials.headers()).rejects.toMatchObject({ code: 'oauth2_token_failed', message: expect.stringContaining('answered 401: invalid_client') });
+        await expect(credentials.headers()).rejects.toMatchObject({ code: 'oauth2_token_failed', message: expect.stringContaining('answered 401') });
         expect(Object.fromEntries(new URLSearchParams(requests[requests.length - 1].body))).toMatchObject({ grant_type: 'client_credentials', client_id: 'x', client_secret: expect.stringContaining(PLANTED) });
       } finally {
         refuse = false;
       }
       // Not cached after a failure: the next call asks again.
       expect(await (await service.credentialsFor('ledger-refused')).headers()).toEqual({ authorization: expect.stringMatching(/^Bearer /) });
+    });
+
+    it('never sends the client secret to a token endpoint outside the connection\'s allow-list', async () => {
+      const before = requests.length;
+      const outside = { allow: [{ host: '*.example.com', paths: ['/**'] }] };
+      await create({ id: 'ledger-outside', kind: 'http', endpoint: 'https://ledger.example.com', egress: outside, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x' }, secret: planted('oauth-4') });
+      const credentials = await service.credentialsFor('ledger-outside');
+      await expect(credentials.headers()).rejects.toMatchObject({ code: 'oauth2_token_failed', message: expect.stringContaining('egress_host_not_allowed') });
+      // On the list, but only for another path: refused as well.
+      await create({ id: 'ledger-path', kind: 'http', endpoint: 'https://ledger.example.com', egress: { allow: [{ host: '127.0.0.1', port: tokenPort, scheme: 'http', paths: ['/other'], allowPrivateNetwork: true }] }, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x' }, secret: planted('oauth-5') });
+      await expect((await service.credentialsFor('ledger-path')).headers()).rejects.toMatchObject({ code: 'oauth2_token_failed', message: expect.stringContaining('egress_path_not_allowed') });
+      expect(requests).toHaveLength(before);
     });
   });
 

@@ -1,4 +1,5 @@
 import type { EgressPolicy } from '../connectors/egress-policy';
+import { HttpConnector } from '../connectors/http-connector';
 import { inspect } from 'node:util';
 import { ConflictException, Inject, Injectable, Logger, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -329,7 +330,7 @@ export class ConnectionsService implements OnModuleInit {
     }
     await this.touch(row);
     const auth = row.auth;
-    const token = auth.method === 'oauth2_client_credentials' && secret ? () => this.accessToken(row.id, row.version, auth, secret) : null;
+    const token = auth.method === 'oauth2_client_credentials' && secret ? () => this.accessToken(row.id, row.version, auth, secret, row.egress ?? null) : null;
     return new ConnectionCredentials(row.id, row.version, row.kind, row.endpoint, auth, secret, token, row.egress ?? null);
   }
 
@@ -393,11 +394,11 @@ export class ConnectionsService implements OnModuleInit {
   }
 
   /** The access token of an OAuth2 connection for this version: cached until shortly before it expires, one request at a time. */
-  private accessToken(id: string, version: number, auth: Extract<ConnectionAuth, { method: 'oauth2_client_credentials' }>, clientSecret: Secret): Promise<Secret> {
+  private accessToken(id: string, version: number, auth: Extract<ConnectionAuth, { method: 'oauth2_client_credentials' }>, clientSecret: Secret, egress: EgressPolicy | null): Promise<Secret> {
     const cached = this.tokens.get(id);
     if (cached && cached.version === version && cached.expiresAt - TOKEN_RENEWAL_MARGIN_MS > Date.now()) return cached.token;
     const entry: CachedToken = { version, expiresAt: Number.POSITIVE_INFINITY, token: Promise.resolve(new Secret('')) };
-    entry.token = this.fetchToken(id, auth, clientSecret).then(
+    entry.token = this.fetchToken(id, auth, clientSecret, egress).then(
       ({ token, expiresInSeconds }) => {
         entry.expiresAt = Date.now() + expiresInSeconds * 1000;
         return token;
@@ -411,37 +412,43 @@ export class ConnectionsService implements OnModuleInit {
     return entry.token;
   }
 
-  private async fetchToken(id: string, auth: Extract<ConnectionAuth, { method: 'oauth2_client_credentials' }>, clientSecret: Secret): Promise<{ token: Secret; expiresInSeconds: number }> {
-    const body = new URLSearchParams({ grant_type: 'client_credentials' });
-    if (auth.scopes.length > 0) body.set('scope', auth.scopes.join(' '));
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  /**
+   * The client-credentials grant (RFC 6749 §4.4), sent through the HTTP connector under the
+   * connection's own egress allow-list (the token endpoint must be on it), its address checks and
+   * no redirects: the client secret goes nowhere a call could not.
+   */
+  private async fetchToken(id: string, auth: Extract<ConnectionAuth, { method: 'oauth2_client_credentials' }>, clientSecret: Secret, egress: EgressPolicy | null): Promise<{ token: Secret; expiresInSeconds: number }> {
+    const form: Record<string, string> = { grant_type: 'client_credentials' };
+    if (auth.scopes.length > 0) form['scope'] = auth.scopes.join(' ');
     if (auth.clientAuthentication === 'body') {
-      body.set('client_id', auth.clientId);
-      body.set('client_secret', clientSecret.reveal());
-    } else {
-      // RFC 6749 §2.3.1: both parts form-urlencoded, then Basic.
-      const pair = `${encodeURIComponent(auth.clientId)}:${encodeURIComponent(clientSecret.reveal())}`;
-      headers['authorization'] = `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
+      form['client_id'] = auth.clientId;
+      form['client_secret'] = clientSecret.reveal();
     }
     const refuse = (why: string) => new ConnectionRefusal('oauth2_token_failed', `connection "${id}": the token endpoint ${new URL(auth.tokenUrl).origin} ${why}`);
-    let res: Response;
-    try {
-      res = await fetch(auth.tokenUrl, { method: 'POST', headers, body, redirect: 'error', signal: AbortSignal.timeout(this.config.toolTimeoutMs) });
-    } catch (err) {
-      throw refuse(`could not be reached (${(err as Error).name === 'TimeoutError' ? 'timed out' : 'network error'})`);
+    if (!egress) throw refuse('cannot be reached: the connection has no egress allow-list');
+    const connector = new HttpConnector({
+      connectionId: id,
+      egress,
+      timeoutMs: this.config.toolTimeoutMs,
+      maxRedirects: 0,
+      maxResponseBytes: 64 * 1024,
+      ...(auth.clientAuthentication === 'body'
+        ? {}
+        : {
+            // RFC 6749 §2.3.1: both parts form-urlencoded, then Basic.
+            authorize: (headers: Headers) => {
+              const pair = `${encodeURIComponent(auth.clientId)}:${encodeURIComponent(clientSecret.reveal())}`;
+              headers.set('authorization', `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`);
+            },
+          }),
+    });
+    const answer = await connector.call({ method: 'POST', url: auth.tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, form });
+    if (answer.status !== 'succeeded') {
+      const status = answer.output?.['httpStatus'];
+      throw refuse(typeof status === 'number' ? `answered ${status}` : `could not be reached (${answer.reasons[0]?.code ?? 'unknown'})`);
     }
-    const text = await res.text().catch(() => '');
-    let parsed: Record<string, unknown> = {};
-    try {
-      const value: unknown = JSON.parse(text);
-      if (value && typeof value === 'object' && !Array.isArray(value)) parsed = value as Record<string, unknown>;
-    } catch {
-      // not JSON
-    }
-    if (!res.ok) {
-      const code = typeof parsed['error'] === 'string' && /^[a-z_]{1,64}$/.test(parsed['error']) ? `: ${parsed['error']}` : '';
-      throw refuse(`answered ${res.status}${code}`);
-    }
+    const body = answer.output?.['body'];
+    const parsed: Record<string, unknown> = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
     const token = parsed['access_token'];
     if (typeof token !== 'string' || token.length === 0) throw refuse('answered without an access_token');
     const type = parsed['token_type'];

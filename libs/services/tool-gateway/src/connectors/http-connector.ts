@@ -45,6 +45,8 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** Sent as JSON. */
   json?: unknown;
+  /** Sent as `application/x-www-form-urlencoded` (when there is no `json`), e.g. an OAuth2 token request. */
+  form?: Record<string, string>;
   /** The caller's deadline (the gateway's per-call signal). */
   signal?: AbortSignal;
 }
@@ -145,7 +147,7 @@ export class HttpConnector {
     const id = this.options.connectionId;
     let method = request.method.toUpperCase();
     let url: string | URL = request.url;
-    let body = request.json === undefined ? undefined : Buffer.from(JSON.stringify(request.json), 'utf8');
+    let body = request.json !== undefined ? Buffer.from(JSON.stringify(request.json), 'utf8') : request.form ? Buffer.from(new URLSearchParams(request.form).toString(), 'utf8') : undefined;
     let origin: EgressTarget | undefined;
 
     for (let hop = 0; ; hop++) {
@@ -245,7 +247,7 @@ export class HttpConnector {
     for (const name of CONNECTOR_HEADERS) headers.delete(name);
     if (!toOrigin) for (const name of ORIGIN_BOUND_HEADERS) headers.delete(name);
     if (body !== undefined) {
-      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+      if (!headers.has('content-type')) headers.set('content-type', request.json === undefined && request.form ? 'application/x-www-form-urlencoded' : 'application/json');
       headers.set('content-length', String(body.length));
     }
     if (!headers.has('accept')) headers.set('accept', 'application/json');
