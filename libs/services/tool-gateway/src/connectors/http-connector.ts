@@ -1,20 +1,11 @@
-import { lookup as dnsLookup } from 'node:dns/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { LookupFunction } from 'node:net';
-import { isIP } from 'node:net';
 import type { Reason } from '@govmesh/contracts';
 import type { ToolResult } from '../tool-definition';
+import { errorCode, pinnedLookup, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
 import { EgressAllowList, reason, redactUrl, type EgressPolicy, type EgressTarget } from './egress-policy';
-import { classifyAddress } from './ip-address';
 
-export interface ResolvedAddress {
-  address: string;
-  family: 4 | 6;
-}
-
-/** Answers every address a host name resolves to. */
-export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
+export type { ResolvedAddress, Resolver } from './address-pinning';
 
 /**
  * Adds a connection's credentials to a request's headers, at execution only. The connector never reads,
@@ -61,11 +52,6 @@ const CONNECTOR_HEADERS = ['host', 'content-length', 'transfer-encoding', 'conne
 const ORIGIN_BOUND_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-const defaultResolve: Resolver = async (hostname) => {
-  const answers = await dnsLookup(hostname, { all: true, verbatim: true });
-  return answers.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
-};
-
 /** A result of one hop, before it is mapped to a ToolResult. */
 type Hop =
   | { kind: 'response'; status: number; headers: http.IncomingHttpHeaders; response: http.IncomingMessage }
@@ -81,22 +67,6 @@ function failed(retryable: boolean, ...reasons: Reason[]): ToolResult {
   return { status: 'failed', reasons, retryable };
 }
 
-function sameOrigin(a: EgressTarget, b: EgressTarget): boolean {
-  return a.scheme === b.scheme && a.host === b.host && a.port === b.port;
-}
-
-/** A `lookup` for node:net that answers the address already checked, whatever DNS says now. */
-function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
-  return ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
-    if (options?.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
-  }) as unknown as LookupFunction;
-}
-
-function errorCode(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'unknown';
-}
 
 /**
  * A generic HTTP connector for one connection: every request and every redirect is checked against the
@@ -112,7 +82,7 @@ export class HttpConnector {
 
   constructor(private readonly options: HttpConnectorOptions) {
     this.allowList = new EgressAllowList(options.egress);
-    this.resolve = options.resolve ?? defaultResolve;
+    this.resolve = options.resolve ?? systemResolve;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.maxRedirects = Math.max(0, Math.min(MAX_REDIRECTS, options.maxRedirects ?? MAX_REDIRECTS));
@@ -199,33 +169,10 @@ export class HttpConnector {
 
   /** Resolves the host (or takes the IP literal) and checks every answer; answers the address to connect to. */
   private async checkAddress(target: EgressTarget, allowPrivateNetwork: boolean, signal: AbortSignal): Promise<ResolvedAddress | { result: ToolResult }> {
-    const id = this.options.connectionId;
-    let answers: ResolvedAddress[];
-    if (target.ipLiteral) {
-      answers = [{ address: target.host, family: isIP(target.host) === 6 ? 6 : 4 }];
-    } else {
-      try {
-        answers = await abortable(this.resolve(target.host), signal);
-      } catch (error) {
-        if (error instanceof CallAborted) throw error;
-        const code = errorCode(error);
-        const permanent = code === 'ENOTFOUND' || code === 'ENODATA';
-        return { result: failed(!permanent, reason('dns_resolution_failed', `connection ${id}: ${target.host} could not be resolved (${code})`)) };
-      }
-      if (answers.length === 0) return { result: failed(true, reason('dns_resolution_failed', `connection ${id}: ${target.host} has no address`)) };
-    }
-    for (const answer of answers) {
-      const category = classifyAddress(answer.address);
-      if (category === 'invalid' || (category !== 'public' && !allowPrivateNetwork)) {
-        return {
-          result: rejected(
-            reason('egress_address_not_allowed', `connection ${id}: ${target.host} ${target.ipLiteral ? 'is' : 'resolves to'} a ${category.replace('_', '-')} address, which this connection may not reach`),
-          ),
-        };
-      }
-    }
-    const first = answers[0];
-    return { address: first.address, family: isIP(first.address) === 6 ? 6 : 4 };
+    const checked = await abortable(resolveAndCheck(target, allowPrivateNetwork, this.resolve, this.options.connectionId), signal);
+    if ('refused' in checked) return { result: rejected(checked.refused) };
+    if ('unresolved' in checked) return { result: failed(checked.retryable, checked.unresolved) };
+    return checked.address;
   }
 
   private async headersFor(request: HttpRequest, body: Buffer | undefined, toOrigin: boolean): Promise<{ headers: Record<string, string> } | { result: ToolResult }> {

@@ -1,7 +1,5 @@
-import { lookup as dnsLookup } from 'node:dns/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
 import { Readable, Transform } from 'node:stream';
 import { inspect } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -12,8 +10,7 @@ import { ErrorCode, McpError, type Tool } from '@modelcontextprotocol/sdk/types.
 import { ToolName, type Reason, type ToolManifest } from '@govmesh/contracts';
 import type { ToolResult } from '../tool-definition';
 import { EgressAllowList, reason, redactUrl, type EgressPolicy, type EgressTarget } from './egress-policy';
-import type { ResolvedAddress, Resolver } from './http-connector';
-import { classifyAddress } from './ip-address';
+import { errorCode, pinnedLookup, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
 
 /**
  * Where an MCP server is reached: over streamable HTTP at a URL, or over stdio by spawning a local
@@ -271,31 +268,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function errorCode(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[A-Za-z0-9_]{1,64}$/.test(code) ? code : 'unknown';
-}
-
 function bounded(text: string, limit: number): string {
   return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
 }
-
-function sameOrigin(a: EgressTarget, b: EgressTarget): boolean {
-  return a.scheme === b.scheme && a.host === b.host && a.port === b.port;
-}
-
-/** A `lookup` for node:net that answers the address already checked, whatever DNS says now. */
-function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
-  return ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
-    if (options?.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
-  }) as unknown as LookupFunction;
-}
-
-const defaultResolve: Resolver = async (hostname) => {
-  const answers = await dnsLookup(hostname, { all: true, verbatim: true });
-  return answers.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
-};
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
@@ -362,7 +337,7 @@ export class McpConnector {
     this.#options = options;
     this.#timeoutMs = Math.max(1, options.timeoutMs ?? DEFAULT_MCP_TIMEOUT_MS);
     this.#maxResponseBytes = Math.max(1024, options.maxResponseBytes ?? DEFAULT_MCP_MAX_RESPONSE_BYTES);
-    this.#resolve = options.resolve ?? defaultResolve;
+    this.#resolve = options.resolve ?? systemResolve;
   }
 
   get transport(): McpEndpoint['transport'] {
@@ -587,34 +562,10 @@ export class McpConnector {
   /** Resolves the host (or takes the IP literal) and checks every answer; answers the address to connect to. */
   private async checkAddress(target: EgressTarget, allowPrivateNetwork: boolean): Promise<ResolvedAddress> {
     const id = this.connectionId;
-    let answers: ResolvedAddress[];
-    if (target.ipLiteral) {
-      answers = [{ address: target.host, family: isIP(target.host) === 6 ? 6 : 4 }];
-    } else {
-      try {
-        answers = await this.#resolve(target.host);
-      } catch (error) {
-        const code = errorCode(error);
-        throw failure(code !== 'ENOTFOUND' && code !== 'ENODATA', 'mcp_unavailable', `connection ${id}: ${target.host} could not be resolved (${code})`, true);
-      }
-      if (answers.length === 0) throw failure(true, 'mcp_unavailable', `connection ${id}: ${target.host} has no address`, true);
-    }
-    for (const answer of answers) {
-      const category = classifyAddress(answer.address);
-      if (category === 'invalid' || (category !== 'public' && !allowPrivateNetwork)) {
-        throw new McpConnectorError(
-          'rejected',
-          [
-            reason('egress_refused', `connection ${id}: ${target.host} may not be reached`),
-            reason('egress_address_not_allowed', `connection ${id}: ${target.host} ${target.ipLiteral ? 'is' : 'resolves to'} a ${category.replace('_', '-')} address, which this connection may not reach`),
-          ],
-          false,
-          true,
-        );
-      }
-    }
-    const first = answers[0];
-    return { address: first.address, family: isIP(first.address) === 6 ? 6 : 4 };
+    const checked = await resolveAndCheck(target, allowPrivateNetwork, this.#resolve, id);
+    if ('unresolved' in checked) throw failure(checked.retryable, 'mcp_unavailable', checked.unresolved.message, true);
+    if ('refused' in checked) throw new McpConnectorError('rejected', [reason('egress_refused', `connection ${id}: ${target.host} may not be reached`), checked.refused], false, true);
+    return checked.address;
   }
 
   private send(session: Session, target: EgressTarget, pinned: ResolvedAddress, method: string, headers: Record<string, string>, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<Response> {
