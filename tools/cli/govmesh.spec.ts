@@ -142,6 +142,8 @@ describe('govmesh keygen', () => {
       'GOVMESH_INGRESS_PUBLIC_KEY',
       'GOVMESH_VERIFIER_SIGNING_KEY',
       'GOVMESH_VERIFIER_PUBLIC_KEY',
+      'GOVMESH_GATEWAY_SIGNING_KEY',
+      'GOVMESH_GATEWAY_PUBLIC_KEY',
       'GOVMESH_CONNECTION_KEYS',
       'GOVMESH_BOOTSTRAP_OPERATOR_KEY',
     ]);
@@ -150,7 +152,8 @@ describe('govmesh keygen', () => {
     expect(publicKeyOf(env.GOVMESH_GRANT_SIGNING_KEY)).toBe(env.GOVMESH_GRANT_PUBLIC_KEY);
     expect(publicKeyOf(env.GOVMESH_INGRESS_SIGNING_KEY)).toBe(env.GOVMESH_INGRESS_PUBLIC_KEY);
     expect(publicKeyOf(env.GOVMESH_VERIFIER_SIGNING_KEY)).toBe(env.GOVMESH_VERIFIER_PUBLIC_KEY);
-    expect(new Set([env.GOVMESH_GRANT_PUBLIC_KEY, env.GOVMESH_INGRESS_PUBLIC_KEY, env.GOVMESH_VERIFIER_PUBLIC_KEY]).size).toBe(3);
+    expect(publicKeyOf(env.GOVMESH_GATEWAY_SIGNING_KEY)).toBe(env.GOVMESH_GATEWAY_PUBLIC_KEY);
+    expect(new Set([env.GOVMESH_GRANT_PUBLIC_KEY, env.GOVMESH_INGRESS_PUBLIC_KEY, env.GOVMESH_VERIFIER_PUBLIC_KEY, env.GOVMESH_GATEWAY_PUBLIC_KEY]).size).toBe(4);
     expect(env.GOVMESH_BOOTSTRAP_OPERATOR_KEY).toMatch(/^gm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
     expect(parseApiKey(env.GOVMESH_BOOTSTRAP_OPERATOR_KEY)).not.toBeNull();
   });
@@ -164,6 +167,7 @@ describe('govmesh keygen', () => {
     expect(r.stdout).not.toContain('CONNECTION_KEYS');
     expect(r.stdout).toContain('Grant public key:');
     expect(r.stdout).toContain('Verifier public key:');
+    expect(r.stdout).toContain('Gateway public key:');
     expect(readFileSync(join(dir, 'govmesh.env'), 'utf8')).toContain('GOVMESH_VERIFIER_SIGNING_KEY=');
   });
 });

@@ -277,6 +277,7 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
   const grant = generateKeyPair();
   const ingress = generateKeyPair();
   const verifier = generateKeyPair();
+  const gateway = generateKeyPair();
   const operator = generateApiKey();
   const env = {
     GOVMESH_GRANT_SIGNING_KEY: grant.privateKeySeed,
@@ -285,6 +286,8 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
     GOVMESH_INGRESS_PUBLIC_KEY: ingress.publicKey,
     GOVMESH_VERIFIER_SIGNING_KEY: verifier.privateKeySeed,
     GOVMESH_VERIFIER_PUBLIC_KEY: verifier.publicKey,
+    GOVMESH_GATEWAY_SIGNING_KEY: gateway.privateKeySeed,
+    GOVMESH_GATEWAY_PUBLIC_KEY: gateway.publicKey,
     GOVMESH_CONNECTION_KEYS: `k-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`,
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: operator.key,
   };
@@ -301,6 +304,9 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
         '# The verifier signs its read requests to the tool gateway; the tool gateway gets only the public key.',
         `GOVMESH_VERIFIER_SIGNING_KEY=${env.GOVMESH_VERIFIER_SIGNING_KEY}`,
         `GOVMESH_VERIFIER_PUBLIC_KEY=${env.GOVMESH_VERIFIER_PUBLIC_KEY}`,
+        "# The tool gateway signs its answers to the verifier's reads; the verifier gets only the public key.",
+        `GOVMESH_GATEWAY_SIGNING_KEY=${env.GOVMESH_GATEWAY_SIGNING_KEY}`,
+        `GOVMESH_GATEWAY_PUBLIC_KEY=${env.GOVMESH_GATEWAY_PUBLIC_KEY}`,
         '# The tool gateway encrypts connection secrets under this master key (AES-256); to rotate, put a new <id>:<key> first and keep the old one after it.',
         `GOVMESH_CONNECTION_KEYS=${env.GOVMESH_CONNECTION_KEYS}`,
         '# The first operator: send it as `authorization: Bearer <key>` to register agents and their keys.',
@@ -309,7 +315,7 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
       ].join('\n');
   if (out !== undefined) {
     writeSecretFile(io, out, text);
-    io.stdout(`Wrote the service keys to ${out} (mode 0600).\nGrant public key:    ${grant.publicKey}\nIngress public key:  ${ingress.publicKey}\nVerifier public key: ${verifier.publicKey}\n`);
+    io.stdout(`Wrote the service keys to ${out} (mode 0600).\nGrant public key:    ${grant.publicKey}\nIngress public key:  ${ingress.publicKey}\nVerifier public key: ${verifier.publicKey}\nGateway public key:  ${gateway.publicKey}\n`);
   } else {
     io.stdout(text);
   }

@@ -47,7 +47,7 @@ export const TOPIC_REGISTRY: readonly TopicSpec[] = [
   { name: Topics.approvals, key: 'runId', partitions: RUN_PARTITIONS, producers: ['orchestrator'], consumers: ['telemetry'], description: 'Review items (action approvals, checkpoints, escalations) and their decisions, with the reviewer.' },
   { name: Topics.results, key: 'runId', partitions: RUN_PARTITIONS, producers: ['orchestrator'], consumers: ['agent producers', 'telemetry'], description: 'One final result per run.' },
   { name: Topics.timers, key: 'runId', partitions: RUN_PARTITIONS, producers: ['orchestrator'], consumers: ['orchestrator', 'telemetry'], description: 'Durable timers that came due (run deadlines, step timeouts, retries, waits, approval expiry and SLA escalation), fired once through the outbox of the service that set them.' },
-  { name: Topics.registry, key: 'entityId', partitions: 3, producers: ['policy', 'tool-gateway'], consumers: ['orchestrator', 'policy', 'telemetry', 'tool-gateway', 'verifier'], description: 'Registry changes (agents, policy activations, connections, tools and tool grants), keyed by the entity id, audited like run events.' },
+  { name: Topics.registry, key: 'entityId', partitions: 3, producers: ['policy', 'tool-gateway'], consumers: ['orchestrator', 'policy', 'model-router', 'telemetry', 'tool-gateway', 'verifier'], description: 'Registry changes (agents, policy activations, connections, tools and tool grants), keyed by the entity id, audited like run events.' },
   { name: Topics.deadLetters, key: 'none', partitions: 3, producers: ['every consumer'], consumers: ['telemetry', 'operators'], description: 'Rejected messages: the original bytes and headers plus the reason.' },
 ];
 

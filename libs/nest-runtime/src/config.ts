@@ -84,6 +84,8 @@ export const CONFIG_SCHEMA = Joi.object({
   GOVMESH_INGRESS_PUBLIC_KEY: Joi.string().max(4096).description('Policy: the public key of the ingress signing key; required distributed'),
   GOVMESH_VERIFIER_SIGNING_KEY: Joi.string().max(4096).description('Verifier: Ed25519 private key that signs its read requests to the tool gateway; required distributed'),
   GOVMESH_VERIFIER_PUBLIC_KEY: Joi.string().max(4096).description('Tool gateway: the public key of the verifier signing key; required distributed'),
+  GOVMESH_GATEWAY_SIGNING_KEY: Joi.string().max(4096).description("Tool gateway: Ed25519 private key that signs its answers to the verifier's reads; required distributed"),
+  GOVMESH_GATEWAY_PUBLIC_KEY: Joi.string().max(4096).description('Verifier: the public key of the gateway signing key; required distributed'),
   GOVMESH_BOOTSTRAP_OPERATOR_KEY: Joi.string().pattern(/^gm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/).description('An operator API key installed at start (`npx govmesh keygen --service` makes one); embedded mode generates its own'),
   GOVMESH_OIDC_ISSUER: Joi.string().uri().description('OIDC issuer whose bearer JWTs are accepted (with GOVMESH_OIDC_JWKS_URL)'),
   GOVMESH_OIDC_JWKS_URL: Joi.string().uri({ scheme: ['http', 'https'] }).description("The issuer's JWKS URL"),
@@ -146,7 +148,7 @@ export interface GovmeshConfig {
   databasePoolSize: number;
   dataDir: string;
   /** Key material as configured; embedded mode fills what is missing (see ServiceKeys). */
-  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string; verifierSigning?: string; verifierPublic?: string; connection?: string };
+  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string; verifierSigning?: string; verifierPublic?: string; gatewaySigning?: string; gatewayPublic?: string; connection?: string };
   bootstrapOperatorKey?: string;
   oidc?: { issuer: string; jwksUrl: string; audience: string; rolesClaim: string; groupsClaim: string; agentClaim: string };
   metricsToken?: string;
@@ -203,6 +205,8 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
       ingressPublic: str('GOVMESH_INGRESS_PUBLIC_KEY'),
       verifierSigning: str('GOVMESH_VERIFIER_SIGNING_KEY'),
       verifierPublic: str('GOVMESH_VERIFIER_PUBLIC_KEY'),
+      gatewaySigning: str('GOVMESH_GATEWAY_SIGNING_KEY'),
+      gatewayPublic: str('GOVMESH_GATEWAY_PUBLIC_KEY'),
       connection: str('GOVMESH_CONNECTION_KEYS'),
     },
     bootstrapOperatorKey: str('GOVMESH_BOOTSTRAP_OPERATOR_KEY'),

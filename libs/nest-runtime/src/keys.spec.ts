@@ -34,6 +34,15 @@ describe('ServiceKeys', () => {
     expect(published(checker, 'verifier')).toBe(verifier.publicKey);
   });
 
+  it('takes the gateway pair from its variables: the gateway signs, the verifier checks', () => {
+    const gateway = generateKeyPair();
+    const signer = keysFor({ ...DISTRIBUTED, GOVMESH_GATEWAY_SIGNING_KEY: gateway.privateKeySeed }, 'tool-gateway');
+    const checker = keysFor({ ...DISTRIBUTED, GOVMESH_GATEWAY_PUBLIC_KEY: gateway.publicKey }, 'verifier');
+    const message = Buffer.from('answer of read 0');
+    expect(verify(checker.publicKey('gateway'), message, sign(signer.signingKey('gateway'), message))).toBe(true);
+    expect(() => checker.signingKey('gateway')).toThrow(/"GOVMESH_GATEWAY_SIGNING_KEY" is required in distributed mode \(tool-gateway signs with GOVMESH_GATEWAY_SIGNING_KEY, verifier checks with GOVMESH_GATEWAY_PUBLIC_KEY\)/);
+  });
+
   it('in distributed mode, throws only when a service asks for a verifier half it was not given, naming the variable', () => {
     const keys = keysFor({ ...DISTRIBUTED, GOVMESH_DATA_DIR: dir }, 'verifier');
     expect(() => keys.signingKey('verifier')).toThrow(
@@ -47,15 +56,15 @@ describe('ServiceKeys', () => {
     expect(() => keysFor({ ...DISTRIBUTED, GOVMESH_VERIFIER_PUBLIC_KEY: 'not-a-key' }).publicKey('verifier')).toThrow(/"GOVMESH_VERIFIER_PUBLIC_KEY" is not a usable Ed25519 key/);
   });
 
-  it('embedded, generates the three pairs into the data directory with mode 0600 and reads them back', () => {
+  it('embedded, generates the four pairs into the data directory with mode 0600 and reads them back', () => {
     const first = keysFor({ GOVMESH_DATA_DIR: dir });
     const verifierPublic = published(first, 'verifier');
     const file = join(dir, SERVICE_KEYS_FILE);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-    expect(Object.keys(stored).sort()).toEqual(['grant', 'ingress', 'verifier']);
+    expect(Object.keys(stored).sort()).toEqual(['gateway', 'grant', 'ingress', 'verifier']);
     expect(publicKeyOf(stored['verifier']!)).toBe(verifierPublic);
-    expect(new Set(Object.values(stored)).size).toBe(3);
+    expect(new Set(Object.values(stored)).size).toBe(4);
 
     const again = keysFor({ GOVMESH_DATA_DIR: dir });
     expect(published(again, 'verifier')).toBe(verifierPublic);

@@ -8,14 +8,15 @@ import type { GovmeshConfig } from './config';
 
 export const SERVICE_KEYS_FILE = 'service-keys.json';
 
-type Pair = 'grant' | 'ingress' | 'verifier';
+type Pair = 'grant' | 'ingress' | 'verifier' | 'gateway';
 
-const PAIRS: readonly Pair[] = ['grant', 'ingress', 'verifier'];
+const PAIRS: readonly Pair[] = ['grant', 'ingress', 'verifier', 'gateway'];
 
 const VARIABLES: Record<Pair, { signing: string; public: string; signer: string; verifier: string }> = {
   grant: { signing: 'GOVMESH_GRANT_SIGNING_KEY', public: 'GOVMESH_GRANT_PUBLIC_KEY', signer: 'policy', verifier: 'tool-gateway' },
   ingress: { signing: 'GOVMESH_INGRESS_SIGNING_KEY', public: 'GOVMESH_INGRESS_PUBLIC_KEY', signer: 'orchestrator', verifier: 'policy' },
   verifier: { signing: 'GOVMESH_VERIFIER_SIGNING_KEY', public: 'GOVMESH_VERIFIER_PUBLIC_KEY', signer: 'verifier', verifier: 'tool-gateway' },
+  gateway: { signing: 'GOVMESH_GATEWAY_SIGNING_KEY', public: 'GOVMESH_GATEWAY_PUBLIC_KEY', signer: 'tool-gateway', verifier: 'verifier' },
 };
 
 /** Where each pair's configured halves sit in `GovmeshConfig.keys`. */
@@ -23,12 +24,14 @@ const CONFIGURED: Record<Pair, { signing: keyof GovmeshConfig['keys']; public: k
   grant: { signing: 'grantSigning', public: 'grantPublic' },
   ingress: { signing: 'ingressSigning', public: 'ingressPublic' },
   verifier: { signing: 'verifierSigning', public: 'verifierPublic' },
+  gateway: { signing: 'gatewaySigning', public: 'gatewayPublic' },
 };
 
 /**
  * The services' own Ed25519 keys: policy signs action grants (the tool gateway holds only the
  * public key), the HTTP ingress attests intents it authenticated (policy holds only the public
- * key) and the verifier signs its read requests (the tool gateway holds only the public key). No
+ * key), the verifier signs its read requests (the tool gateway holds only the public key) and the
+ * tool gateway signs its answers to them (the verifier holds only the public key). No
  * key ships with govmesh: distributed processes refuse to start without the keys their services
  * need; embedded mode generates the pairs on first start and keeps them under the data directory
  * (in memory for an in-memory database), adding any pair a file written by an earlier version lacks.

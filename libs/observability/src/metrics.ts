@@ -27,6 +27,9 @@ export class GovmeshMetrics {
   readonly runsCompleted: Counter<'service' | 'outcome'>;
   readonly runDuration: Histogram<'service' | 'outcome'>;
   readonly modelCalls: Counter<'service' | 'model' | 'provider'>;
+  readonly modelProposalsRefused: Counter<'service' | 'model' | 'reason'>;
+  readonly toolEventsRefused: Counter<'service' | 'reason'>;
+  readonly verificationAnswersRefused: Counter<'service' | 'reason'>;
   readonly toolExecutions: Counter<'service' | 'tool' | 'status'>;
   readonly toolCallDuration: Histogram<'service' | 'tool' | 'outcome'>;
   readonly toolBreakerState: Gauge<'service' | 'connection'>;
@@ -72,6 +75,9 @@ export class GovmeshMetrics {
     this.runsCompleted = new Counter({ name: 'govmesh_runs_completed_total', help: 'Runs completed by outcome', labelNames: ['service', 'outcome'], registers: r });
     this.runDuration = new Histogram({ name: 'govmesh_run_duration_seconds', help: 'Run duration from first sight to result', labelNames: ['service', 'outcome'], buckets: LATENCY_BUCKETS, registers: r });
     this.modelCalls = new Counter({ name: 'govmesh_model_calls_total', help: 'Model calls by model and provider', labelNames: ['service', 'model', 'provider'], registers: r });
+    this.modelProposalsRefused = new Counter({ name: 'govmesh_model_proposals_refused_total', help: 'Tool-call proposals the model router refused to pass on, by model and reason (tool_not_in_catalog, tool_retired, tool_schema_unusable, tool_arguments_invalid)', labelNames: ['service', 'model', 'reason'], registers: r });
+    this.verificationAnswersRefused = new Counter({ name: 'govmesh_verification_answers_refused_total', help: "Answers to the verifier's reads it refused: not signed by the tool gateway's key or altered (gateway_key_unknown, gateway_signature_invalid)", labelNames: ['service', 'reason'], registers: r });
+    this.toolEventsRefused = new Counter({ name: 'govmesh_tool_events_refused_total', help: 'Tool registry events a service learned nothing from, by reason (untrusted_source: not from the tool gateway; manifest_name_mismatch)', labelNames: ['service', 'reason'], registers: r });
     this.toolExecutions = new Counter({ name: 'govmesh_tool_executions_total', help: 'Tool executions by status', labelNames: ['service', 'tool', 'status'], registers: r });
     this.toolCallDuration = new Histogram({ name: 'govmesh_tool_call_duration_seconds', help: 'Time one tool call took at the gateway (mediation and the call), by outcome (succeeded, failed, rejected, timed_out, error, circuit_open, output_invalid)', labelNames: ['service', 'tool', 'outcome'], buckets: LATENCY_BUCKETS, registers: r });
     this.toolBreakerState = new Gauge({ name: 'govmesh_tool_breaker_state', help: 'Circuit breaker of each connection a tool reaches, in this process: 0 closed, 1 half-open, 2 open', labelNames: ['service', 'connection'], registers: r });

@@ -5,3 +5,4 @@ export * from './mesh';
 export * from './kafka-client';
 export * from './fixture';
 export * from './service-harness';
+export * from './mcp-test-server.fixtures';

@@ -13,7 +13,7 @@ const ROOT = resolve(__dirname, '../../..');
 
 /**
  * The secrets of one mesh, generated fresh for it as `npx govmesh keygen --service` does: the
- * grant, ingress and verifier Ed25519 pairs (base64url seeds and public keys) and a bootstrap
+ * grant, ingress, verifier and gateway Ed25519 pairs (base64url seeds and public keys) and a bootstrap
  * operator key.
  */
 export interface MeshKeys {
@@ -23,6 +23,8 @@ export interface MeshKeys {
   GOVMESH_INGRESS_PUBLIC_KEY: string;
   GOVMESH_VERIFIER_SIGNING_KEY: string;
   GOVMESH_VERIFIER_PUBLIC_KEY: string;
+  GOVMESH_GATEWAY_SIGNING_KEY: string;
+  GOVMESH_GATEWAY_PUBLIC_KEY: string;
   /** The master key the tool gateway encrypts connection secrets under. */
   GOVMESH_CONNECTION_KEYS: string;
   GOVMESH_BOOTSTRAP_OPERATOR_KEY: string;
@@ -32,6 +34,7 @@ export function generateMeshKeys(): MeshKeys {
   const grant = generateKeyPair();
   const ingress = generateKeyPair();
   const verifier = generateKeyPair();
+  const gateway = generateKeyPair();
   return {
     GOVMESH_GRANT_SIGNING_KEY: grant.privateKeySeed,
     GOVMESH_GRANT_PUBLIC_KEY: grant.publicKey,
@@ -39,6 +42,8 @@ export function generateMeshKeys(): MeshKeys {
     GOVMESH_INGRESS_PUBLIC_KEY: ingress.publicKey,
     GOVMESH_VERIFIER_SIGNING_KEY: verifier.privateKeySeed,
     GOVMESH_VERIFIER_PUBLIC_KEY: verifier.publicKey,
+    GOVMESH_GATEWAY_SIGNING_KEY: gateway.privateKeySeed,
+    GOVMESH_GATEWAY_PUBLIC_KEY: gateway.publicKey,
     GOVMESH_CONNECTION_KEYS: `mesh-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`,
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: generateApiKey().key,
   };
@@ -47,7 +52,7 @@ export function generateMeshKeys(): MeshKeys {
 /**
  * The keys each process gets, as an operator deploys them: only policy holds the grant signing
  * key, only the orchestrator (the HTTP ingress) the ingress signing key, only the verifier the
- * verifier signing key; every process gets the bootstrap operator key (they share the identity
+ * verifier signing key, only the tool gateway the gateway signing key; every process gets the bootstrap operator key (they share the identity
  * schema).
  */
 export const MESH_APP_KEYS: Record<MeshApp, Array<keyof MeshKeys>> = {
@@ -55,8 +60,8 @@ export const MESH_APP_KEYS: Record<MeshApp, Array<keyof MeshKeys>> = {
   orchestrator: ['GOVMESH_INGRESS_SIGNING_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   'model-router': ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   context: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
-  'tool-gateway': ['GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_VERIFIER_PUBLIC_KEY', 'GOVMESH_CONNECTION_KEYS', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
-  verifier: ['GOVMESH_VERIFIER_SIGNING_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
+  'tool-gateway': ['GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_VERIFIER_PUBLIC_KEY', 'GOVMESH_GATEWAY_SIGNING_KEY', 'GOVMESH_CONNECTION_KEYS', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
+  verifier: ['GOVMESH_VERIFIER_SIGNING_KEY', 'GOVMESH_GATEWAY_PUBLIC_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   telemetry: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
 };
 

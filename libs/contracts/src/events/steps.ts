@@ -63,6 +63,11 @@ export const ModelCompletedV1 = Type.Object(
     usage: Type.Object({ inputTokens: Type.Integer({ minimum: 0 }), outputTokens: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
     /** The structured output, for a request that carried an `outputSchema`; the orchestrator checks it against the schema. */
     output: Type.Optional(JsonObject),
+    /**
+     * Why the router refused the model's tool-call proposal (a tool not in the catalog or retired,
+     * arguments that do not match its input schema): the proposal is then `no_action` with confidence 0.
+     */
+    reasons: Type.Optional(Type.Array(Reason, { maxItems: 20 })),
   },
   { additionalProperties: false },
 );

@@ -37,7 +37,15 @@ const Cel = Type.String({ minLength: 1, maxLength: 2000 });
  *   (`fields`, or all the claim's fields) with what it reads.
  * - `state`: call `tool` with `arguments` and require `expect` (CEL over `record`, `arguments`,
  *   `output`, `claim`) to be true, e.g. `record.status == 'paid' && record.paymentCount == 1`.
- * - `citation`: the quoted text exists in the cited document version at the cited offsets.
+ * - `citation`: the quoted text exists in the cited document version at the cited offset. The
+ *   verifier evaluates `document`, `version` and `quote` (strings) and `offset` (optional; a
+ *   non-negative integer, or null for none) over the call, calls `tool` — a read tool that answers
+ *   one version of a document — with the arguments `{documentId: <document>, version: <version>}`,
+ *   and requires its output to hold `text` (string, the document version's whole text) and
+ *   `version` (string): it passes only when `version` equals the cited version and the quote
+ *   occurs in `text` exactly (no normalisation of case, whitespace or Unicode) starting at
+ *   `offset` (counted in Unicode code points from 0), or anywhere when no offset is cited. An
+ *   empty quote is refused. When the output also holds `documentId`, it must be the cited one.
  * - `grant`: the execution ran under a valid grant for its digest.
  */
 export const VerificationCheck = Type.Union([
@@ -60,7 +68,7 @@ export const VerificationCheck = Type.Union([
     },
     { additionalProperties: false },
   ),
-  Type.Object({ check: Type.Literal('citation'), document: Cel, version: Cel, quote: Cel, offset: Type.Optional(Cel) }, { additionalProperties: false }),
+  Type.Object({ check: Type.Literal('citation'), tool: ToolName, document: Cel, version: Cel, quote: Cel, offset: Type.Optional(Cel) }, { additionalProperties: false }),
   Type.Object({ check: Type.Literal('grant') }, { additionalProperties: false }),
 ]);
 export type VerificationCheck = Static<typeof VerificationCheck>;
@@ -195,7 +203,11 @@ export const VerificationReadRequestedV1 = Type.Object(
 );
 export type VerificationReadRequestedV1 = Static<typeof VerificationReadRequestedV1>;
 
-/** The gateway's answer to a verification read: what the system of record holds, or why it could not be read. */
+/**
+ * The gateway's answer to a verification read: what the system of record holds, or why it could
+ * not be read. Signed with the gateway's Ed25519 key (the verifier holds its public key): the
+ * verifier takes no unsigned answer.
+ */
 export const VerificationReadCompletedV1 = Type.Object(
   {
     runId: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' }),
@@ -206,6 +218,8 @@ export const VerificationReadCompletedV1 = Type.Object(
     status: Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('rejected')]),
     output: Type.Optional(JsonObject),
     reasons: Type.Array(Reason, { maxItems: 20 }),
+    keyId: Type.String({ pattern: '^[0-9a-f]{16}$' }),
+    signature: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$', description: "Ed25519 with the gateway's key over the canonical answer (RFC 8785) without this field" }),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,6 @@
 import { generateKeyPair, keyIdOf, loadPrivateKey, sign } from '@govmesh/signing';
 import canonicalize from 'canonicalize';
-import { actionDigest, checkGrant, issueGrant, type ExactAction, type GrantedRequest, type SignedGrant } from './index';
+import { actionDigest, checkGrant, checkVerificationAnswer, issueGrant, signVerificationAnswer, signVerificationRead, type ExactAction, type GrantedRequest, type SignedGrant } from './index';
 
 const policyKey = generateKeyPair();
 const otherKey = generateKeyPair();
@@ -231,5 +231,50 @@ describe('checkGrant', () => {
     const muchLater = new Date('2030-01-01T00:00:00Z');
     expect(checkGrant(policyKey.publicKey, issue(), { ...request, runId: 'other', tool: 'other' }, muchLater)?.code).toBe('grant_wrong_run');
     expect(checkGrant(policyKey.publicKey, issue(), { ...request, tool: 'other' }, muchLater)?.code).toBe('grant_digest_mismatch');
+  });
+});
+
+describe('verification answers', () => {
+  const gatewayKey = generateKeyPair();
+  const answer = {
+    runId: 'run-42',
+    verificationId: '7d0c4a4e-3f7b-4b8e-9d8e-0a1b2c3d4e5f',
+    check: 1,
+    tool: 'invoices.lookup',
+    executionId: 'b7a0e1d2-0000-4000-8000-000000000001',
+    status: 'succeeded',
+    output: { invoiceId: 'inv-1', status: 'approved', paymentCount: 1 },
+    reasons: [{ code: 'read_completed', message: 'read inv-1' }],
+  };
+
+  it('verifies an answer signed with the gateway key', () => {
+    const signed = signVerificationAnswer(gatewayKey.privateKeyPem, answer);
+    expect(signed.keyId).toBe(keyIdOf(loadPrivateKey(gatewayKey.privateKeyPem)));
+    expect(checkVerificationAnswer(gatewayKey.publicKey, signed)).toBeNull();
+  });
+
+  it.each([
+    ['the record it read', { output: { invoiceId: 'inv-1', status: 'approved', paymentCount: 2 } }],
+    ['its status', { status: 'failed' }],
+    ['the check it answers', { check: 0 }],
+    ['the verification', { verificationId: '00000000-0000-4000-8000-000000000000' }],
+    ['the run', { runId: 'run-43' }],
+    ['the tool', { tool: 'tickets.lookup' }],
+    ['its reasons', { reasons: [] }],
+  ])('refuses an answer whose %s was changed after signing', (_what, change) => {
+    const signed = signVerificationAnswer(gatewayKey.privateKeyPem, answer);
+    expect(checkVerificationAnswer(gatewayKey.publicKey, { ...signed, ...change })).toMatchObject({ code: 'gateway_signature_invalid' });
+  });
+
+  it('refuses an answer signed with another key, even one that claims the gateway key id', () => {
+    const forged = signVerificationAnswer(otherKey.privateKeyPem, answer);
+    expect(checkVerificationAnswer(gatewayKey.publicKey, forged)).toMatchObject({ code: 'gateway_key_unknown' });
+    const trusted = signVerificationAnswer(gatewayKey.privateKeyPem, answer);
+    expect(checkVerificationAnswer(gatewayKey.publicKey, { ...forged, keyId: trusted.keyId })).toMatchObject({ code: 'gateway_signature_invalid' });
+  });
+
+  it('is not a verification read signature: a read request signed with the same key does not pass as an answer', () => {
+    const read = signVerificationRead(gatewayKey.privateKeyPem, { runId: answer.runId, verificationId: answer.verificationId, check: 1, tool: answer.tool, arguments: {}, requestedAt: '2026-11-05T09:00:00.000Z' });
+    expect(checkVerificationAnswer(gatewayKey.publicKey, { ...answer, keyId: read.keyId, signature: read.signature })).toMatchObject({ code: 'gateway_signature_invalid' });
   });
 });

@@ -253,6 +253,67 @@ export function signVerificationRead(privateKey: KeyObject | string, fields: Ver
   return { ...fields, keyId, signature: sign(key, verificationReadPayload({ ...fields, keyId })) };
 }
 
+/**
+ * The gateway's answer to one verification read, signed with the gateway's Ed25519 key (the
+ * verifier holds only its public key): bound to the run, the verification, the check, the tool
+ * and what the system of record answered.
+ */
+export interface VerificationAnswerFields {
+  runId: string;
+  verificationId: string;
+  check: number;
+  tool: string;
+  executionId: string;
+  status: string;
+  output?: Record<string, unknown>;
+  reasons: ReadonlyArray<{ code: string; message: string }>;
+}
+
+export interface SignedVerificationAnswer extends VerificationAnswerFields {
+  keyId: string;
+  signature: string;
+}
+
+const VERIFICATION_ANSWER_CONTEXT = 'govmesh-verification-answer-v1';
+
+function verificationAnswerPayload(a: VerificationAnswerFields & { keyId: string }): string {
+  const canonical = canonicalize({
+    context: VERIFICATION_ANSWER_CONTEXT,
+    runId: a.runId,
+    verificationId: a.verificationId,
+    check: a.check,
+    tool: a.tool,
+    executionId: a.executionId,
+    status: a.status,
+    output: a.output ?? null,
+    reasons: a.reasons.map((r) => ({ code: r.code, message: r.message })),
+    keyId: a.keyId,
+  });
+  if (canonical === undefined) throw new Error('verification answer cannot be canonicalized');
+  return canonical;
+}
+
+/** Signs the gateway's answer to a verification read; domain-separated from reads, grants and approvals. */
+export function signVerificationAnswer<T extends VerificationAnswerFields>(privateKey: KeyObject | string, fields: T): T & { keyId: string; signature: string } {
+  const key = loadPrivateKey(privateKey);
+  const keyId = keyIdOf(key);
+  return { ...fields, keyId, signature: sign(key, verificationAnswerPayload({ ...fields, keyId })) };
+}
+
+/** Null when the answer was signed by the gateway key the verifier trusts; otherwise why it is refused. */
+export function checkVerificationAnswer(publicKey: KeyObject | string, answer: SignedVerificationAnswer): { code: string; message: string } | null {
+  const trusted = loadPublicKey(publicKey);
+  const trustedKeyId = keyIdOf(trusted);
+  if (answer.keyId !== trustedKeyId) return { code: 'gateway_key_unknown', message: `the answer was signed with key ${answer.keyId}, not with the gateway key this verifier trusts (${trustedKeyId})` };
+  let valid = false;
+  try {
+    valid = verify(trusted, verificationAnswerPayload(answer), answer.signature);
+  } catch {
+    valid = false;
+  }
+  return valid ? null : { code: 'gateway_signature_invalid', message: 'the answer signature does not verify; it was not signed by the tool gateway, or it was altered' };
+}
+
 /** Null when the read was signed by the verifier's key and is fresh; otherwise why it is refused. */
 export function checkVerificationRead(publicKey: KeyObject | string, read: SignedVerificationRead, now: Date): { code: string; message: string } | null {
   const trusted = loadPublicKey(publicKey);

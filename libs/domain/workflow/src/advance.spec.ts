@@ -208,6 +208,18 @@ describe('the seed workflows', () => {
       expect(d.run.reasons[0]).toMatchObject({ code: 'no_action_proposed', message: 'the model proposed no action: nothing to do' });
     });
 
+    it('escalates, instead of failing, when the model router refused the proposal', async () => {
+      const d = new Driver(await compile(DEFAULT_WORKFLOW));
+      d.start();
+      d.retrieved();
+      const refused = [{ code: 'tool_arguments_invalid', message: 'sandbox.lookup_account: /accountId must match pattern' }];
+      d.send({ kind: 'model_completed', execId: d.execId, model: 'm', confidence: 0, proposal: { kind: 'no_action', rationale: 'refused by the model router' }, reasons: refused });
+      expect(d.run.outcome).toBeNull();
+      expect(d.review).toMatchObject({ escalationCase: 'model_output_invalid', decisions: ['supply', 'retry', 'abort'] });
+      expect(d.cmd('review_requested').reasons).toEqual(refused);
+      expect(d.cmd('review_requested').state).toMatchObject({ model: { refused } });
+    });
+
     it('ends denied when policy denies the proposed action', async () => {
       const d = new Driver(await compile(DEFAULT_WORKFLOW));
       d.start();

@@ -41,6 +41,8 @@ export type WorkflowInput =
       confidence: number;
       proposal: { kind: 'tool_call'; tool: string; arguments: Record<string, unknown>; rationale: string } | { kind: 'no_action'; rationale: string };
       output?: Record<string, unknown>;
+      /** The model router refused the model's proposal (a tool not in the catalog, invalid arguments): invalid model output. */
+      reasons?: Reason[];
     }
   | { kind: 'action_decided'; execId: string; effect: 'allow' | 'deny' | 'require_approval' | 'escalate'; reasons: Reason[]; policyVersion: string; grant?: unknown; approvers?: string[]; effectiveTier?: string }
   | { kind: 'tool_executed'; execId: string; status: 'succeeded' | 'failed' | 'rejected'; output?: Record<string, unknown>; claim?: ClaimRef; reasons: Reason[]; executionId: string; retryable?: boolean }
@@ -703,6 +705,10 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
             attemptFailed(s, [{ code: 'model_output_invalid', message: `the model's output does not match the step's schema: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}` }], 'model_output_invalid', { model: { ...meta, output: reply.output ?? null, problems } });
             return out;
           }
+        } else if (reply.proposal.kind === 'no_action' && reply.reasons && reply.reasons.length > 0) {
+          // The model did propose something, and the router refused it: an edge case for a human, not a quiet end.
+          attemptFailed(s, reply.reasons, 'model_output_invalid', { model: { ...meta, refused: reply.reasons } });
+          return out;
         } else if (reply.proposal.kind === 'no_action') {
           finishExecution('failed', { proposal: reply.proposal, ...meta });
           complete('failed', [{ code: 'no_action_proposed', message: `the model proposed no action: ${reply.proposal.rationale}` }]);

@@ -1,5 +1,6 @@
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
+import { CelEnvironment, type CelError, type CelProgram } from '@govmesh/cel';
 import { WorkflowSpec, type ReviewSpec, type WorkflowDefinition, type WorkflowStep } from './definition';
 
 /** One problem with a definition, by JSON path: what a 400 answer lists. */
@@ -14,26 +15,8 @@ export class WorkflowInvalidError extends Error {
   }
 }
 
-type CelProgram = (context: Record<string, unknown>) => unknown;
-interface CelEnvironment {
-  parse(expression: string): CelProgram & { check(): { valid: boolean; error?: Error } };
-}
-
-/** cel-js is published as an ES module only: loaded once, on first use. */
-let celModule: Promise<typeof import('@marcbachmann/cel-js')> | undefined;
-let celEnvironment: CelEnvironment | undefined;
-
-async function cel(): Promise<CelEnvironment> {
-  if (celEnvironment) return celEnvironment;
-  celModule ??= import('@marcbachmann/cel-js');
-  const { Environment } = await celModule;
-  celEnvironment = new Environment({ unlistedVariablesAreDyn: false, limits: { maxAstNodes: 500, maxDepth: 32, maxListElements: 200, maxMapEntries: 100, maxCallArguments: 16 } })
-    .registerVariable('input', 'map')
-    .registerVariable('steps', 'map')
-    .registerVariable('run', 'map')
-    .registerVariable('action', 'map') as unknown as CelEnvironment;
-  return celEnvironment;
-}
+/** The variables a workflow's expressions may name. */
+const WORKFLOW_CEL = new CelEnvironment({ input: 'map', steps: 'map', run: 'map', action: 'map' });
 
 /** A definition ready to interpret: steps indexed, CEL parsed and type-checked, schemas compiled. */
 export interface CompiledWorkflow {
@@ -74,16 +57,14 @@ export async function compileWorkflow(definition: WorkflowDefinition): Promise<C
   if (!validateSpec(spec)) throw new WorkflowInvalidError(ajvProblems(validateSpec.errors));
   const problems: DefinitionProblem[] = [];
   if (!Number.isInteger(version) || version < 1) problems.push({ field: '/version', problem: 'must be a positive integer' });
-  const env = await cel();
+  await WORKFLOW_CEL.load();
   const programs = new Map<string, CelProgram>();
   const compileCel = (expression: string, field: string) => {
     try {
-      const program = env.parse(expression);
-      const checked = program.check();
-      if (!checked.valid) problems.push({ field, problem: `CEL does not type-check: ${firstLine(checked.error)}` });
-      else programs.set(expression, program);
+      programs.set(expression, WORKFLOW_CEL.compile(expression));
     } catch (err) {
-      problems.push({ field, problem: `CEL does not parse: ${firstLine(err)}` });
+      // `CEL does not parse: …` or `CEL does not type-check: …`
+      problems.push({ field, problem: `CEL ${(err as CelError).message}` });
     }
   };
   const ajv = new Ajv2020({ allErrors: true, strict: false });
@@ -165,7 +146,7 @@ export async function compileWorkflow(definition: WorkflowDefinition): Promise<C
     evaluate(expression, context) {
       const program = programs.get(expression);
       if (!program) throw new Error(`expression not compiled: ${expression}`);
-      return program(ownRealm(context) as Record<string, unknown>);
+      return program.evaluate(context);
     },
     check(schemaKey, value) {
       const validate = validators.get(schemaKey);
@@ -176,18 +157,6 @@ export async function compileWorkflow(definition: WorkflowDefinition): Promise<C
       return order[order.indexOf(stepId) + 1];
     },
   };
-}
-
-/**
- * Plain data rebuilt as this realm's objects and arrays: cel-js tells maps and lists by their
- * constructor, and data cloned in another realm (structuredClone in a test VM) has that realm's.
- */
-function ownRealm(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(ownRealm);
-  if (value !== null && typeof value === 'object' && (value.constructor === undefined || value.constructor.name === 'Object')) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, ownRealm(v)]));
-  }
-  return value;
 }
 
 function firstLine(err: unknown): string {

@@ -1,5 +1,5 @@
 import type { Citation } from '@govmesh/contracts';
-import { ESCALATION_CONFIDENCE, builtinProvider, routeByRisk, type ModelRequest } from './builtin-provider';
+import { ESCALATION_CONFIDENCE, builtinProvider, routeByRisk, type ModelRequest, type OfferedTool } from './builtin-provider';
 
 const policyDoc: Citation = {
   documentId: 'doc-kyc-7',
@@ -10,8 +10,13 @@ const policyDoc: Citation = {
   updatedAt: '2026-10-01T00:00:00.000Z',
 };
 
-function request(task: string, input: Record<string, unknown> = {}, citations: Citation[] = []): ModelRequest {
-  return { task, input, citations };
+const offered = (name: string): OfferedTool => ({ name, description: `${name} (unit test)`, inputSchema: { type: 'object' } });
+
+/** The tools the seed workflows' answers use, as the catalog offers them when the gateway registered them. */
+const SEED_TOOLS: OfferedTool[] = ['sandbox.lookup_account', 'invoices.lookup', 'invoices.approve_payment', 'tickets.lookup', 'tickets.update'].map(offered);
+
+function request(task: string, input: Record<string, unknown> = {}, citations: Citation[] = [], tools: OfferedTool[] = SEED_TOOLS): ModelRequest {
+  return { task, input, citations, tools };
 }
 
 describe('builtinProvider', () => {
@@ -133,6 +138,38 @@ describe('builtinProvider: the seed workflows without an output schema', () => {
   });
 });
 
+describe('builtinProvider: only the tools the catalog offers', () => {
+  const invoice = { invoiceId: 'inv-1001', amount: 1200, currency: 'EUR' };
+  const without = (...names: string[]) => SEED_TOOLS.filter((t) => !names.includes(t.name));
+
+  it('never proposes a tool the request does not offer, saying which tool would have fitted', () => {
+    const small = builtinProvider.complete('builtin-small', request('Resolve the invoice exception', invoice, [], without('invoices.approve_payment')));
+    expect(small.proposal).toEqual({ kind: 'no_action', rationale: 'invoices.approve_payment would fit the input, but it is not among the offered tools, so there is nothing to propose' });
+    expect(small.confidence).toBe(0.4);
+    expect(builtinProvider.complete('builtin-large', request('Resolve', invoice, [], without('invoices.approve_payment'))).confidence).toBe(0.9);
+  });
+
+  it('proposes nothing at all when no tool is offered', () => {
+    for (const input of [invoice, { ticketId: 'tkt-3001', priority: 'high' }, { accountId: 'acc-001' }]) {
+      expect(builtinProvider.complete('builtin-large', request('Do it', input, [], [])).proposal.kind).toBe('no_action');
+    }
+    expect(builtinProvider.complete('builtin-large', request('Check acc-001', { invoiceId: 'inv-1', amount: 1, currency: 'EUR' }, [], [])).proposal.rationale).toBe(
+      'invoices.approve_payment or sandbox.lookup_account would fit the input, but none of them is among the offered tools, so there is nothing to propose',
+    );
+  });
+
+  it('falls back to the next offered tool the input fits', () => {
+    const answer = builtinProvider.complete('builtin-small', request('Pay it, then check acc-002', invoice, [], without('invoices.approve_payment')));
+    expect(answer.proposal).toMatchObject({ kind: 'tool_call', tool: 'sandbox.lookup_account', arguments: { accountId: 'acc-002' } });
+    expect(answer.confidence).toBe(0.75);
+  });
+
+  it('proposes an offered tool whatever else is offered', () => {
+    const answer = builtinProvider.complete('builtin-small', request('Triage', { ticketId: 'tkt-3001', priority: 'high' }, [], [offered('crm.other_tool'), offered('tickets.update')]));
+    expect(answer.proposal).toMatchObject({ kind: 'tool_call', tool: 'tickets.update' });
+  });
+});
+
 describe('builtinProvider: structured output', () => {
   const triage = {
     type: 'object',
@@ -153,6 +190,7 @@ describe('builtinProvider: structured output', () => {
     citations: [],
     instructions: 'Decide priority and group',
     outputSchema: schema,
+    tools: SEED_TOOLS,
     ...(steps ? { steps } : {}),
   });
 

@@ -5,9 +5,12 @@ import type { Citation, ModelCompletedV1 } from '@govmesh/contracts';
  * providers plug in behind the same interface.
  *
  * Without an output schema it reads the task and input like a planner would and proposes one
- * tool call: `invoices.approve_payment` when the input has `invoiceId`, `amount` and `currency`;
- * `tickets.update` when it has `ticketId` and `priority`; the account lookup when it finds an
- * account id (in the input, else in the task); otherwise no action.
+ * call of a tool the request offers (`request.tools`, the tool catalog the router learned from the
+ * tool manifest), never of another: `invoices.approve_payment` when the input has `invoiceId`,
+ * `amount` and `currency`; `tickets.update` when it has `ticketId` and `priority`;
+ * `sandbox.lookup_account` when it finds an account id (in the input, else in the task). The
+ * first of these that fits the input and is offered wins; when none is, it proposes no action
+ * (naming the tools that would have fitted but are not offered).
  *
  * With an output schema (a structured-output step) it proposes no action and answers `output`,
  * filled property by property (see `fillOutput`).
@@ -25,6 +28,19 @@ export interface ModelRequest {
   outputSchema?: Record<string, unknown>;
   /** Earlier steps' outputs, by step id. */
   steps?: Record<string, unknown>;
+  /**
+   * The tools the model may propose: the catalog's active tools. The router refuses a proposal of
+   * any other tool, or with arguments that do not match the tool's input schema.
+   */
+  tools: readonly OfferedTool[];
+}
+
+/** A tool offered to the model: what a provider shows it (name, what it does, the arguments it takes). */
+export interface OfferedTool {
+  name: string;
+  description: string;
+  /** The tool's input JSON Schema (an object schema): a proposal's arguments must match it. */
+  inputSchema: Record<string, unknown>;
 }
 
 export interface ModelAnswer {
@@ -183,18 +199,32 @@ function overriddenConfidence(input: Record<string, unknown>): number | undefine
 
 const nonEmptyString = (value: unknown): value is string => typeof value === 'string' && value !== '';
 
-/** A tool call read off the input of one of the seed workflows, if the input names one. */
-function workflowAction(input: Record<string, unknown>): { tool: string; arguments: Record<string, unknown>; rationale: string } | undefined {
+interface Candidate {
+  tool: string;
+  arguments: Record<string, unknown>;
+  rationale: string;
+  confidence: number;
+}
+
+/** The tool calls the input fits, most specific first: the seed workflows' actions, then the account lookup. */
+function candidates(request: ModelRequest): Candidate[] {
+  const { input } = request;
+  const found: Candidate[] = [];
   const { invoiceId, amount, currency, ticketId, priority } = input;
   if (nonEmptyString(invoiceId) && typeof amount === 'number' && nonEmptyString(currency)) {
-    return { tool: 'invoices.approve_payment', arguments: { invoiceId, amount, currency }, rationale: `approve invoice ${invoiceId} for payment of ${amount} ${currency}` };
+    found.push({ tool: 'invoices.approve_payment', arguments: { invoiceId, amount, currency }, rationale: `approve invoice ${invoiceId} for payment of ${amount} ${currency}`, confidence: 0.95 });
   }
   if (nonEmptyString(ticketId) && nonEmptyString(priority)) {
     const args: Record<string, unknown> = { ticketId, priority };
     for (const field of ['status', 'assigneeGroup']) if (nonEmptyString(input[field])) args[field] = input[field];
-    return { tool: 'tickets.update', arguments: args, rationale: `set ticket ${ticketId} to priority ${priority}${args['assigneeGroup'] ? ` for ${String(args['assigneeGroup'])}` : ''}` };
+    found.push({ tool: 'tickets.update', arguments: args, rationale: `set ticket ${ticketId} to priority ${priority}${args['assigneeGroup'] ? ` for ${String(args['assigneeGroup'])}` : ''}`, confidence: 0.95 });
   }
-  return undefined;
+  const fromInput = nonEmptyString(input['accountId']) ? input['accountId'] : undefined;
+  const accountId = fromInput ?? ACCOUNT_ID.exec(request.task)?.[0];
+  if (accountId) {
+    found.push({ tool: 'sandbox.lookup_account', arguments: { accountId }, rationale: `look up ${accountId} in the system of record before answering`, confidence: fromInput ? 0.95 : 0.75 });
+  }
+  return found;
 }
 
 export const builtinProvider: ModelProvider = {
@@ -207,24 +237,20 @@ export const builtinProvider: ModelProvider = {
       return { proposal: { kind: 'no_action', rationale }, confidence, output, usage: { inputTokens: tokens(prompt), outputTokens: tokens(JSON.stringify(output)) } };
     }
     const cited = request.citations.map((c) => c.documentId).join(', ') || 'no documents';
-    const action = workflowAction(request.input);
-    if (action) {
-      const rationale = `${action.rationale} (context: ${cited})`;
-      return { proposal: { kind: 'tool_call', tool: action.tool, arguments: action.arguments, rationale }, confidence: override ?? 0.95, usage: { inputTokens: tokens(prompt), outputTokens: tokens(rationale) } };
+    const offered = new Set(request.tools.map((t) => t.name));
+    const fitting = candidates(request);
+    const chosen = fitting.find((c) => offered.has(c.tool));
+    if (chosen) {
+      const rationale = `${chosen.rationale} (context: ${cited})`;
+      return { proposal: { kind: 'tool_call', tool: chosen.tool, arguments: chosen.arguments, rationale }, confidence: override ?? chosen.confidence, usage: { inputTokens: tokens(prompt), outputTokens: tokens(rationale) } };
     }
-    const fromInput = nonEmptyString(request.input['accountId']) ? request.input['accountId'] : undefined;
-    const accountId = fromInput ?? ACCOUNT_ID.exec(request.task)?.[0];
     const strong = model.endsWith('large');
-    if (!accountId) {
-      const rationale = 'no account id in the task or input, so there is nothing to look up';
-      return { proposal: { kind: 'no_action', rationale }, confidence: override ?? (strong ? 0.9 : 0.4), usage: { inputTokens: tokens(prompt), outputTokens: tokens(rationale) } };
-    }
-    const rationale = `look up ${accountId} in the system of record before answering (context: ${cited})`;
-    return {
-      proposal: { kind: 'tool_call', tool: 'sandbox.lookup_account', arguments: { accountId }, rationale },
-      confidence: override ?? (fromInput ? 0.95 : 0.75),
-      usage: { inputTokens: tokens(prompt), outputTokens: tokens(rationale) },
-    };
+    const missing = [...new Set(fitting.map((c) => c.tool))];
+    const rationale =
+      missing.length === 0
+        ? 'no account id in the task or input, so there is nothing to look up'
+        : `${missing.join(' or ')} would fit the input, but ${missing.length === 1 ? 'it is not' : 'none of them is'} among the offered tools, so there is nothing to propose`;
+    return { proposal: { kind: 'no_action', rationale }, confidence: override ?? (strong ? 0.9 : 0.4), usage: { inputTokens: tokens(prompt), outputTokens: tokens(rationale) } };
   },
 };
 

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
-import { EventTypes } from '@govmesh/contracts';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EventTypes, type ModelCompletedV1 } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
-import { ESCALATION_CONFIDENCE, routeByRisk } from './builtin-provider';
+import { ESCALATION_CONFIDENCE, routeByRisk, type ModelAnswer, type ModelRequest } from './builtin-provider';
 import { MODEL_ROUTER_SERVICE } from './database';
+import { newestPerTool, quotedTool, refusedAnswer, toolChangeOf, ToolOffer, ToolSchemas, type ProposalRefusal, type RouterToolChange, type ToolEventRefusal } from './tool-catalog';
+import { RouterToolsRepository } from './tools.repository';
 
 export interface ModelCall {
   runId: string;
@@ -16,6 +18,9 @@ export interface ModelCall {
   confidence: number;
   inputTokens: number;
   outputTokens: number;
+  toolsOffered: number;
+  toolCatalog: string;
+  proposalRefused: string | null;
 }
 
 /** The model-call ledger. */
@@ -35,44 +40,148 @@ export class ModelCallsRepository {
         confidence: c.confidence,
         input_tokens: c.inputTokens,
         output_tokens: c.outputTokens,
+        tools_offered: c.toolsOffered,
+        tool_catalog: c.toolCatalog,
+        proposal_refused: c.proposalRefused,
       })),
     );
   }
 }
 
-/** Layer 3: routes each model call by risk and escalates to the strong model when unsure. */
+/** A refused proposal, to count and log once the batch committed. */
+interface Refused {
+  runId: string;
+  stepId: string;
+  model: string;
+  tool: string;
+  refusal: ProposalRefusal;
+}
+
+/**
+ * Layer 3: routes each model call by risk and escalates to the strong model when unsure. Every
+ * call is offered the tool catalog's active tools (as the tool manifest's events taught the
+ * router), and every tool-call proposal is checked before it leaves: the tool must be in the
+ * catalog and active, and the arguments must match its input schema. A proposal that fails is
+ * escalated to the strong model like a low confidence; if the strong model's fails too, the
+ * router answers no action with confidence 0 and the reason, counted and logged without the
+ * arguments.
+ */
 @Injectable()
 @HandlesEvents(MODEL_ROUTER_SERVICE, [EventTypes.ModelRequested])
 export class ModelRequestsHandler implements BatchEventHandler<typeof EventTypes.ModelRequested> {
+  private readonly logger = new Logger(MODEL_ROUTER_SERVICE);
+
   constructor(
     private readonly ledger: ModelCallsRepository,
+    private readonly tools: RouterToolsRepository,
+    private readonly schemas: ToolSchemas,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
   ) {}
 
   async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.ModelRequested>>, uow: UnitOfWork): Promise<void> {
+    const offer = new ToolOffer(await this.tools.active(uow), this.schemas);
+    const check = async (answer: ModelAnswer): Promise<ProposalRefusal | null> => {
+      const p = answer.proposal;
+      const retired = p.kind === 'tool_call' && !offer.knows(p.tool) ? await this.tools.retired(uow, [p.tool]) : new Set<string>();
+      return offer.check(p, (name) => retired.has(name));
+    };
     const calls: ModelCall[] = [];
+    const refused: Refused[] = [];
     for (const { event } of batch) {
-      const request = event.data;
-      const call = (model: string, provider: string, reason: string, answer: { confidence: number; usage: { inputTokens: number; outputTokens: number } }) =>
-        calls.push({ runId: request.runId, stepId: request.stepId, model, provider, risk: request.risk, routingReason: reason, confidence: answer.confidence, ...answer.usage });
-      let route = routeByRisk(request.risk);
+      const data = event.data;
+      const request: ModelRequest = { ...data, tools: offer.offered };
+      const call = (model: string, provider: string, reason: string, answer: ModelAnswer, refusal: ProposalRefusal | null) => {
+        calls.push({
+          runId: data.runId,
+          stepId: data.stepId,
+          model,
+          provider,
+          risk: data.risk,
+          routingReason: reason,
+          confidence: answer.confidence,
+          ...answer.usage,
+          toolsOffered: offer.offered.length,
+          toolCatalog: offer.digest,
+          proposalRefused: refusal?.code ?? null,
+        });
+        if (refusal && answer.proposal.kind === 'tool_call') refused.push({ runId: data.runId, stepId: data.stepId, model, tool: answer.proposal.tool, refusal });
+      };
+      let route = routeByRisk(data.risk);
       let answer = route.provider.complete(route.model, request);
-      if (answer.confidence < ESCALATION_CONFIDENCE && route.model !== 'builtin-large') {
-        call(route.model, route.provider.name, route.reason, answer);
-        route = { ...routeByRisk('high'), reason: `escalated: ${route.model} confidence ${answer.confidence} below ${ESCALATION_CONFIDENCE}` };
+      let refusal = await check(answer);
+      if ((refusal || answer.confidence < ESCALATION_CONFIDENCE) && route.model !== 'builtin-large') {
+        call(route.model, route.provider.name, route.reason, answer, refusal);
+        const why = refusal ? `${route.model} proposal refused (${refusal.code})` : `${route.model} confidence ${answer.confidence} below ${ESCALATION_CONFIDENCE}`;
+        route = { ...routeByRisk('high'), reason: `escalated: ${why}` };
         answer = route.provider.complete(route.model, request);
+        refusal = await check(answer);
       }
-      call(route.model, route.provider.name, route.reason, answer);
-      uow.emit(
-        EventTypes.ModelCompleted,
-        { runId: request.runId, stepId: request.stepId, model: route.model, provider: route.provider.name, confidence: answer.confidence, proposal: answer.proposal, usage: answer.usage, ...(answer.output ? { output: answer.output } : {}) },
-        { cause: event },
-      );
+      call(route.model, route.provider.name, route.reason, answer, refusal);
+      const completed: ModelCompletedV1 = {
+        runId: data.runId,
+        stepId: data.stepId,
+        model: route.model,
+        provider: route.provider.name,
+        confidence: answer.confidence,
+        proposal: answer.proposal,
+        usage: answer.usage,
+        ...(answer.output ? { output: answer.output } : {}),
+      };
+      uow.emit(EventTypes.ModelCompleted, refusal ? { ...completed, ...refusedAnswer(refusal) } : completed, { cause: event });
     }
     await this.ledger.record(uow, calls);
     const { metrics } = this.deps;
+    const unusable = offer.unusable;
     uow.afterCommit(() => {
       for (const c of calls) metrics.modelCalls.inc({ service: MODEL_ROUTER_SERVICE, model: c.model, provider: c.provider });
+      for (const r of refused) {
+        metrics.modelProposalsRefused.inc({ service: MODEL_ROUTER_SERVICE, model: r.model, reason: r.refusal.code });
+        // The run, the step, the tool and where the arguments failed: never the arguments' values.
+        const where = r.refusal.paths.length > 0 ? ` at ${r.refusal.paths.join(', ')}` : '';
+        this.logger.warn(`refused the proposal of ${r.model} on run ${r.runId} step ${JSON.stringify(r.stepId)}: ${r.refusal.code} (tool ${quotedTool(r.tool)}${where})`);
+      }
+      for (const u of unusable) this.logger.warn(`tool ${u.name} ${u.version} is not offered: its input schema does not compile (${u.problem})`);
+    });
+  }
+}
+
+/**
+ * Learns tools from the tool manifest: `govmesh.tool.registered.v1`, keyed by the tool name, is
+ * the only source of the tools the router offers models and checks their proposals against. Each
+ * tool keeps its newest version, and of one version the latest event, so an event arriving late
+ * never undoes a newer one; a retired tool is no longer offered.
+ *
+ * Nothing is trusted because it arrived on an internal topic: an event whose source is not the
+ * tool gateway (or whose manifest describes another tool than it names) teaches nothing, and is
+ * counted and logged. The source is what the producer says, so this catches a stray or
+ * misconfigured producer; it is no signature: the topic's ACL (only the tool gateway and policy
+ * produce to govmesh.registry) is what keeps a forger out.
+ */
+@Injectable()
+@HandlesEvents(MODEL_ROUTER_SERVICE, [EventTypes.ToolRegistered])
+export class ToolRegistryHandler implements BatchEventHandler<typeof EventTypes.ToolRegistered> {
+  private readonly logger = new Logger(MODEL_ROUTER_SERVICE);
+
+  constructor(
+    private readonly tools: RouterToolsRepository,
+    @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
+  ) {}
+
+  async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.ToolRegistered>>, uow: UnitOfWork): Promise<void> {
+    const changes: RouterToolChange[] = [];
+    const ignored: Array<{ id: string; source: string; name: string; reason: ToolEventRefusal }> = [];
+    for (const { event } of batch) {
+      const learned = toolChangeOf(event);
+      if ('refused' in learned) ignored.push({ id: event.id, source: event.source, name: event.data.name, reason: learned.refused });
+      else changes.push(learned.change);
+    }
+    const applied = await this.tools.save(uow, newestPerTool(changes));
+    uow.afterCommit(() => {
+      for (const i of ignored) {
+        this.deps.metrics.toolEventsRefused.inc({ service: MODEL_ROUTER_SERVICE, reason: i.reason });
+        this.logger.warn(`ignored ${EventTypes.ToolRegistered} ${i.id} (tool ${i.name}) from ${JSON.stringify(i.source.slice(0, 256))}: ${i.reason === 'untrusted_source' ? 'only the tool gateway registers tools' : 'its manifest describes another tool'}`);
+      }
+      for (const c of applied) this.logger.log(`tool ${c.name} ${c.version} is ${c.status === 'active' ? 'offered to models' : 'retired'}`);
     });
   }
 }

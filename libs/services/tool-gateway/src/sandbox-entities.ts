@@ -174,4 +174,32 @@ export class SandboxWriteRequest {
   createdAt!: Date;
 }
 
-export const SANDBOX_SYSTEM_ENTITIES = [SandboxInvoice, SandboxPayment, SandboxContract, SandboxOutboundMail, SandboxTicket, SandboxWriteRequest];
+/**
+ * Document store: one version of a document (a contract's text, say), immutable once stored. The
+ * read tool `documents.read` answers a version's whole text; the verifier's citation checks read
+ * through it to confirm that a quoted clause is in the cited version at the cited offset.
+ */
+@Entity({ name: 'document_versions', schema: 'sandbox' })
+export class SandboxDocumentVersion {
+  @PrimaryColumn({ name: 'document_id', type: 'varchar', length: 64 })
+  documentId!: string;
+
+  /** 1, 2, 3…: the newest is the document's current version. */
+  @PrimaryColumn({ type: 'integer' })
+  version!: number;
+
+  @Column({ type: 'varchar', length: 300 })
+  title!: string;
+
+  /** The contract the document belongs to, when it is a contract's. */
+  @Column({ name: 'contract_id', type: 'varchar', length: 32, nullable: true })
+  contractId!: string | null;
+
+  @Column({ type: 'text' })
+  text!: string;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+}
+
+export const SANDBOX_SYSTEM_ENTITIES = [SandboxInvoice, SandboxPayment, SandboxContract, SandboxOutboundMail, SandboxTicket, SandboxWriteRequest, SandboxDocumentVersion];

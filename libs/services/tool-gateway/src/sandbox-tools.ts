@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { queryRows } from '@govmesh/messaging';
-import { SandboxContract, SandboxInvoice, SandboxTicket } from './sandbox-entities';
+import { SandboxContract, SandboxDocumentVersion, SandboxInvoice, SandboxTicket } from './sandbox-entities';
 import { delay, type ToolCall, type ToolDefinition, type ToolResult } from './tool-definition';
 
 /**
@@ -420,8 +420,77 @@ const updateTicket: ToolDefinition = {
   },
 };
 
-/** The tools of the seed workflows' systems of record. */
-export const SANDBOX_SYSTEM_TOOLS: ToolDefinition[] = [lookupInvoice, approvePayment, lookupContract, draftRenewal, sendExternalMail, lookupMail, lookupTicket, updateTicket];
+// ---------------------------------------------------------------------------------------------
+// Document store: documents (contracts' texts) with immutable versions
+
+const DOCUMENT_ID = { type: 'string', pattern: '^doc-[0-9]{3,12}$' };
+
+interface DocumentVersionRow {
+  document_id: string;
+  version: number;
+  title: string;
+  contract_id: string | null;
+  text: string;
+  latest: number;
+}
+
+/**
+ * One version of a document, whole: what the verifier's citation checks read (a citation check's
+ * read tool answers `text` and `version`). `latest` reads the current version, and the answer
+ * says which one that is: a citation of `latest` never passes a citation check, whose version
+ * must be the one read.
+ */
+const readDocument: ToolDefinition = {
+  name: 'documents.read',
+  connection: 'sandbox-documents',
+  description: 'Read one version of a document (its whole text, title, contract and SHA-256) from the sandbox document store; version "latest" reads the current one',
+  sideEffect: 'read',
+  idempotent: true,
+  inputSchema: {
+    type: 'object',
+    required: ['documentId', 'version'],
+    additionalProperties: false,
+    properties: { documentId: DOCUMENT_ID, version: { type: 'string', pattern: '^(latest|[1-9][0-9]{0,8})$' } },
+  },
+  outputSchema: {
+    type: 'object',
+    required: ['documentId', 'version', 'latestVersion', 'title', 'contractId', 'text', 'length', 'sha256'],
+    additionalProperties: false,
+    properties: {
+      documentId: DOCUMENT_ID,
+      version: { type: 'string', pattern: '^[1-9][0-9]{0,8}$' },
+      latestVersion: { type: 'string', pattern: '^[1-9][0-9]{0,8}$' },
+      title: { type: 'string' },
+      contractId: { anyOf: [CONTRACT_ID, { type: 'null' }] },
+      text: { type: 'string' },
+      length: { type: 'integer', minimum: 0, description: 'the text\'s length in Unicode code points' },
+      sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    },
+  },
+  async execute(sandbox, args, call) {
+    const documentId = args['documentId'] as string;
+    const asked = args['version'] as string;
+    await delay(call.latencyMs, call.signal);
+    const [row] = (await queryRows(
+      sandbox,
+      `SELECT d.document_id, d.version, d.title, d.contract_id, d.text, (SELECT max(l.version) FROM "sandbox"."document_versions" l WHERE l.document_id = d.document_id) AS latest
+       FROM "sandbox"."document_versions" d WHERE d.document_id = $1 ORDER BY (d.version = $2::int) DESC, d.version DESC LIMIT 1`,
+      [documentId, asked === 'latest' ? 0 : Number(asked)],
+    )) as DocumentVersionRow[];
+    if (!row) return failed('document_not_found', `no document ${documentId} in the sandbox document store`);
+    if (asked !== 'latest' && row.version !== Number(asked)) return failed('document_version_not_found', `document ${documentId} has no version ${asked} (its latest is ${row.latest})`);
+    const fields = { version: String(row.version), length: Array.from(row.text).length, sha256: sha256(row.text) };
+    return {
+      status: 'succeeded',
+      output: { documentId, ...fields, latestVersion: String(row.latest), title: row.title, contractId: row.contract_id, text: row.text },
+      claim: { system: 'sandbox', entity: 'document_version', id: `${documentId}@${row.version}`, fields },
+      reasons: [{ code: 'read_completed', message: `read version ${row.version} of document ${documentId} (${fields.length} characters)` }],
+    };
+  },
+};
+
+/** The tools of the seed workflows' systems of record (and the document store the verifier reads citations from). */
+export const SANDBOX_SYSTEM_TOOLS: ToolDefinition[] = [lookupInvoice, approvePayment, lookupContract, draftRenewal, sendExternalMail, lookupMail, lookupTicket, updateTicket, readDocument];
 
 // ---------------------------------------------------------------------------------------------
 // Demo data
@@ -469,10 +538,43 @@ export const DEMO_TICKETS: SandboxTicket[] = [
   { id: 'tkt-3003', subject: 'Production outage: API returns 500', body: 'All API calls have failed with HTTP 500 for ten minutes.', priority: 'normal', status: 'open', assigneeGroup: null, updatedAt: at('2026-11-12T10:00:00Z') },
 ];
 
+const MSA_UMBRELLA_V1 = [
+  'MASTER SERVICES AGREEMENT between Govmesh Demo Ltd ("Supplier") and Umbrella Corp ("Customer").',
+  '1. Term. This agreement runs from 2025-02-01 to 2027-01-31.',
+  '2. Renewal. The agreement renews for twelve months unless either party gives written notice of non-renewal at least 60 days before the end date.',
+  '3. Fees. The annual fee is EUR 48,000, invoiced quarterly in advance and payable within 30 days of the invoice date.',
+  "4. Termination. Either party may terminate this agreement for material breach with 30 days' written notice if the breach is not remedied within that period.",
+  '5. Liability. Each party\'s total liability under this agreement is limited to the fees paid in the twelve months before the claim.',
+].join('\n');
+
+/** Version 2 of the Umbrella agreement: 90 days' notice of non-renewal, a higher fee. */
+const MSA_UMBRELLA_V2 = MSA_UMBRELLA_V1.replace('at least 60 days before the end date', 'at least 90 days before the end date').replace('EUR 48,000', 'EUR 52,000');
+
+const DPA_VANDELAY_V1 = [
+  'DATA PROCESSING AGREEMENT between Govmesh Demo Ltd ("Processor") and Vandelay Industries ("Controller").',
+  '1. Subject. The Processor processes customer contact data only on documented instructions from the Controller.',
+  '2. Sub-processors. The Processor engages no sub-processor without the Controller\'s prior written consent.',
+  '3. Breaches. The Processor notifies the Controller of a personal data breach without undue delay and at the latest within 48 hours.',
+  '4. Deletion. At the end of the services the Processor deletes all personal data within 30 days, unless the law requires keeping it.',
+].join('\n');
+
+const document = (documentId: string, version: number, title: string, contractId: string | null, text: string, createdAt: string): SandboxDocumentVersion => ({ documentId, version, title, contractId, text, createdAt: at(createdAt) });
+
+/**
+ * The document store: doc-4001 (Umbrella Corp's master services agreement, versions 1 and 2: the
+ * notice period and the fee changed) and doc-4002 (Vandelay Industries' data processing agreement).
+ */
+export const DEMO_DOCUMENTS: SandboxDocumentVersion[] = [
+  document('doc-4001', 1, 'Master services agreement: Umbrella Corp', 'ctr-2001', MSA_UMBRELLA_V1, '2025-01-20T09:00:00Z'),
+  document('doc-4001', 2, 'Master services agreement: Umbrella Corp', 'ctr-2001', MSA_UMBRELLA_V2, '2026-03-02T09:00:00Z'),
+  document('doc-4002', 1, 'Data processing agreement: Vandelay Industries', 'ctr-2002', DPA_VANDELAY_V1, '2025-04-11T09:00:00Z'),
+];
+
 /** Seeds the systems of record (rows that exist already are left as they are). */
 export async function seedSandboxSystems(sandbox: DataSource): Promise<void> {
   await sandbox.createQueryBuilder().insert().into(SandboxInvoice).values(DEMO_INVOICES).orIgnore().execute();
   await sandbox.createQueryBuilder().insert().into(SandboxContract).values(DEMO_CONTRACTS).orIgnore().execute();
   await sandbox.createQueryBuilder().insert().into(SandboxTicket).values(DEMO_TICKETS).orIgnore().execute();
+  await sandbox.createQueryBuilder().insert().into(SandboxDocumentVersion).values(DEMO_DOCUMENTS).orIgnore().execute();
 }
 

@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { checkGrant, checkVerificationRead } from '@govmesh/action-grants';
+import { checkGrant, checkVerificationRead, signVerificationAnswer } from '@govmesh/action-grants';
 import { EventTypes, type GovmeshEvent, type Reason, type RecordClaim } from '@govmesh/contracts';
 import {
   HandlesEvents,
@@ -456,13 +456,15 @@ async function wouldHaveDone(tool: ToolDefinition, args: Record<string, unknown>
  */
 @Injectable()
 @PerformsEffects(TOOL_GATEWAY_SERVICE)
-export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolResult> {
+export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolResult>, OnModuleInit {
   readonly kind = TOOL_EFFECT;
   readonly repeatable = true;
   /** One breaker per connection, in this process (see CircuitBreaker). */
   readonly breakers: CircuitBreakers;
+  private answerKey!: KeyObject;
 
   constructor(
+    private readonly keys: ServiceKeys,
     private readonly catalog: ToolCatalog,
     private readonly executions: ExecutionsRepository,
     @InjectDataSource(TOOL_GATEWAY_SERVICE) private readonly dataSource: DataSource,
@@ -474,6 +476,11 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
       metrics.toolBreakerState.set({ service: TOOL_GATEWAY_SERVICE, connection }, BREAKER_STATE_VALUE[to]);
       metrics.toolBreakerTransitions.inc({ service: TOOL_GATEWAY_SERVICE, connection, to });
     });
+  }
+
+  /** The gateway signs its answers to the verifier's reads: a distributed gateway without the key does not start. */
+  onModuleInit(): void {
+    this.answerKey = this.keys.signingKey('gateway');
   }
 
   async perform(effect: ClaimedEffect<ToolCallPayload>, ctx: PerformContext): Promise<ToolResult> {
@@ -574,7 +581,7 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
         if (result.status === 'dry_run') throw new Error('a verification read is never a dry run');
         uow.emit(
           EventTypes.VerificationReadCompleted,
-          { runId: call.runId, verificationId: call.verification.verificationId, check: call.verification.check, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), reasons: result.reasons.slice(0, 20) },
+          signVerificationAnswer(this.answerKey, { runId: call.runId, verificationId: call.verification.verificationId, check: call.verification.check, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), reasons: result.reasons.slice(0, 20) }),
           { cause },
         );
         continue;
@@ -609,6 +616,7 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
 export class VerificationReadsHandler implements BatchEventHandler<typeof EventTypes.VerificationReadRequested>, OnModuleInit {
   private readonly logger = new Logger('tool-gateway');
   private verifierKey: KeyObject | null = null;
+  private answerKey: KeyObject | null = null;
 
   constructor(
     private readonly catalog: ToolCatalog,
@@ -621,6 +629,7 @@ export class VerificationReadsHandler implements BatchEventHandler<typeof EventT
 
   onModuleInit(): void {
     this.verifierKey = this.keys.publicKey('verifier');
+    this.answerKey = this.keys.signingKey('gateway');
   }
 
   async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.VerificationReadRequested>>, uow: UnitOfWork): Promise<void> {
@@ -667,7 +676,7 @@ export class VerificationReadsHandler implements BatchEventHandler<typeof EventT
     await this.executions.insert(uow, refused.map((r) => r.row));
     for (const { event, row } of refused) {
       const r = event.data;
-      uow.emit(EventTypes.VerificationReadCompleted, { runId: r.runId, verificationId: r.verificationId, check: r.check, tool: r.tool, executionId: row.id, status: 'rejected', reasons: row.reasons }, { cause: event });
+      uow.emit(EventTypes.VerificationReadCompleted, signVerificationAnswer(this.answerKey!, { runId: r.runId, verificationId: r.verificationId, check: r.check, tool: r.tool, executionId: row.id, status: 'rejected' as const, reasons: row.reasons.slice(0, 20) }), { cause: event });
       this.logger.warn(`refused a verification read of ${r.tool} for run ${r.runId}: ${row.reasons[0]?.code}`);
     }
     await reserveCalls(

@@ -102,6 +102,7 @@ describe('the seed workflows\' tools', () => {
       ['mail.lookup', 'read', true],
       ['tickets.lookup', 'read', true],
       ['tickets.update', 'write', true],
+      ['documents.read', 'read', true],
     ]);
   });
 
@@ -116,6 +117,8 @@ describe('the seed workflows\' tools', () => {
     ['tickets.lookup', { ticketId: 'tkt-3001' }],
     ['tickets.update', { ticketId: 'tkt-3001', priority: 'high' }],
     ['tickets.update', { ticketId: 'tkt-3001', status: 'triaged', assigneeGroup: 'identity' }],
+    ['documents.read', { documentId: 'doc-4001', version: '2' }],
+    ['documents.read', { documentId: 'doc-4001', version: 'latest' }],
   ])('%s accepts %j', (tool, args) => {
     expect(catalog.checkArguments(tool, args)).toBeNull();
   });
@@ -135,6 +138,8 @@ describe('the seed workflows\' tools', () => {
     ['tickets.update', { ticketId: 'tkt-3001' }, 'must NOT have fewer than 2 properties'],
     ['tickets.update', { ticketId: 'tkt-3001', priority: 'critical' }, '/priority must be equal to one of the allowed values'],
     ['tickets.update', { ticketId: 'tkt-3001', status: 'deleted' }, '/status must be equal to one of the allowed values'],
+    ['documents.read', { documentId: 'doc-4001', version: '02' }, '/version must match pattern'],
+    ['documents.read', { documentId: 'doc-4001' }, "must have required property 'version'"],
   ])('%s refuses %j', (tool, args, message) => {
     const reason = catalog.checkArguments(tool, args);
     expect(reason?.code).toBe('arguments_invalid');

@@ -1,5 +1,5 @@
 import type { VerificationCheck } from '@govmesh/contracts';
-import { loadCel } from './cel';
+import { loadCel } from '@govmesh/cel';
 import { EXECUTION_LOOKUP_TOOL, planCheck, settleCheck, verdictOf, type CheckState, type VerifiedCall } from './checks';
 
 const call: VerifiedCall = {
@@ -56,5 +56,52 @@ describe('settleCheck and verdictOf', () => {
     expect(of('pass', 'error', 'not_found')).toBe('not_found');
     expect(of('pass', 'error')).toBe('unsupported');
     expect(of()).toBe('unsupported');
+  });
+});
+
+describe('citation checks', () => {
+  const TEXT = 'Clause 2. Notice of non-renewal: at least 90 days before the end date.';
+  const QUOTE = 'at least 90 days';
+  const cited: VerifiedCall = { ...call, output: { documentId: 'doc-1', version: '2', quote: QUOTE, offset: TEXT.indexOf(QUOTE) } };
+  const check: VerificationCheck = { check: 'citation', tool: 'documents.read', document: 'output.documentId', version: 'output.version', quote: 'output.quote', offset: 'output.offset' };
+  const answer = (status: 'succeeded' | 'failed' | 'rejected', output?: Record<string, unknown>, code = 'read_completed') => ({ tool: 'documents.read', executionId: 'e', status, ...(output ? { output } : {}), reasons: [{ code, message: code }] });
+
+  it('plans a read of the cited document version with the read tool, arguments documentId and version', () => {
+    expect(planCheck(check, 3, cited)).toMatchObject({ status: 'awaiting_read', read: { tool: 'documents.read', arguments: { documentId: 'doc-1', version: '2' } } });
+    // literal integers of CEL are offsets too
+    expect(planCheck({ ...check, offset: '33' }, 3, cited).status).toBe('awaiting_read');
+    expect(planCheck({ ...check, offset: 'null' }, 3, cited).status).toBe('awaiting_read');
+  });
+
+  it('settles on what the read tool answered: the version and the quote at the offset', () => {
+    const state = planCheck(check, 3, cited);
+    expect(settleCheck(state, 3, cited, answer('succeeded', { version: '2', text: TEXT }))).toMatchObject({ status: 'pass', reasons: [{ code: 'citation_check_passed', message: expect.stringMatching(/^check 3 \(citation via documents\.read\): /) }], readExecutionId: 'e' });
+    expect(settleCheck(state, 3, cited, answer('succeeded', { version: '1', text: TEXT }))).toMatchObject({ status: 'mismatch', reasons: [{ code: 'citation_version_mismatch' }] });
+    expect(settleCheck(state, 3, cited, answer('succeeded', { version: '2', text: `x${TEXT}` }))).toMatchObject({ status: 'mismatch', reasons: [{ code: 'citation_offset_mismatch' }] });
+    expect(settleCheck(state, 3, cited, answer('succeeded', { version: '2', text: 'nothing' }))).toMatchObject({ status: 'mismatch', reasons: [{ code: 'citation_not_found' }] });
+    expect(settleCheck(state, 3, cited, answer('failed', undefined, 'document_not_found'))).toMatchObject({ status: 'not_found', reasons: [{ code: 'citation_read_failed' }] });
+    expect(settleCheck(state, 3, cited, answer('failed', undefined, 'system_unavailable'))).toMatchObject({ status: 'error', reasons: [{ code: 'citation_read_failed' }] });
+  });
+
+  it('keeps the evidence as observed, and the verdict shows it, never the text', () => {
+    const settled = settleCheck(planCheck(check, 0, cited), 0, cited, answer('succeeded', { version: '2', text: TEXT }));
+    const { observed } = verdictOf([settled]);
+    expect(observed).toMatchObject({ cited: { documentId: 'doc-1', version: '2', quote: QUOTE }, observed: { version: '2', foundAt: [TEXT.indexOf(QUOTE)] } });
+    expect(JSON.stringify(observed)).not.toContain('Clause 2');
+  });
+
+  it('refuses what cannot be checked, without a read', () => {
+    const plan = (output: Record<string, unknown>, spec: VerificationCheck = check) => planCheck(spec, 1, { ...cited, output: { ...cited.output, ...output } });
+    expect(plan({ quote: '' })).toMatchObject({ status: 'error', reasons: [{ code: 'citation_quote_empty' }] });
+    expect(plan({ offset: -4 })).toMatchObject({ status: 'error', reasons: [{ code: 'citation_offset_invalid' }] });
+    expect(plan({ offset: '4' })).toMatchObject({ status: 'error', reasons: [{ code: 'verification_expression_failed', message: expect.stringContaining('offset = `output.offset` is a string, not an int or a double or null') }] });
+    expect(plan({ documentId: 7 })).toMatchObject({ status: 'error', reasons: [{ code: 'verification_expression_failed', message: expect.stringContaining('document = `output.documentId`') }] });
+    expect(plan({}, { ...check, quote: 'output.nothing' } as VerificationCheck)).toMatchObject({ status: 'error', reasons: [{ code: 'verification_expression_failed', message: expect.stringContaining('cannot be evaluated over the call: No such key: nothing') }] });
+    expect(plan({}, { ...check, quote: 'record.text' } as VerificationCheck)).toMatchObject({ status: 'error', reasons: [{ code: 'verification_expression_failed' }] });
+  });
+
+  it('a citation check stored before citation checks named a read tool cannot run', () => {
+    const { tool: _, ...legacy } = check as Extract<VerificationCheck, { check: 'citation' }>;
+    expect(planCheck(legacy as unknown as VerificationCheck, 0, cited)).toMatchObject({ status: 'error', reasons: [{ code: 'citation_check_unavailable' }] });
   });
 });

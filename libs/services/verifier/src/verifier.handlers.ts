@@ -1,10 +1,10 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { signVerificationRead } from '@govmesh/action-grants';
+import { checkVerificationAnswer, signVerificationRead } from '@govmesh/action-grants';
+import { loadCel } from '@govmesh/cel';
 import { EventTypes, type GovmeshEvent, type Reason } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
-import { loadCel } from './cel';
 import { planCheck, settleCheck, verdictOf, type CheckKind, type CheckResult, type CheckState, type VerifiedCall } from './checks';
 import type { Verdict } from './compare';
 import { VERIFIER_SERVICE } from './database';
@@ -153,13 +153,20 @@ export class VerificationRequestsHandler implements BatchEventHandler<typeof Eve
  */
 @Injectable()
 @HandlesEvents(VERIFIER_SERVICE, [EventTypes.VerificationReadCompleted])
-export class VerificationReadsHandler implements BatchEventHandler<typeof EventTypes.VerificationReadCompleted> {
+export class VerificationReadsHandler implements BatchEventHandler<typeof EventTypes.VerificationReadCompleted>, OnModuleInit {
   private readonly logger = new Logger(VERIFIER_SERVICE);
+  private gatewayKey!: KeyObject;
 
   constructor(
     private readonly repository: VerifierRepository,
+    private readonly keys: ServiceKeys,
     @Inject(ENDPOINT_DEPS) private readonly deps: ServiceEndpointDeps,
   ) {}
+
+  /** Only answers signed with the tool gateway's key count: a distributed verifier without its public key does not start. */
+  onModuleInit(): void {
+    this.gatewayKey = this.keys.publicKey('gateway');
+  }
 
   async handle(batch: ReadonlyArray<Consumed<typeof EventTypes.VerificationReadCompleted>>, uow: UnitOfWork): Promise<void> {
     await loadCel();
@@ -168,8 +175,16 @@ export class VerificationReadsHandler implements BatchEventHandler<typeof EventT
     const tally = new Tally();
     const skipped: string[] = [];
     const ignored: string[] = [];
+    const forged: string[] = [];
     for (const { event } of batch) {
       const d = event.data;
+      const unsigned = checkVerificationAnswer(this.gatewayKey, d);
+      if (unsigned) {
+        // Whoever can write the topic is not the gateway: the check waits for a genuine answer.
+        forged.push(unsigned.code);
+        skipped.push(`read answer ${event.id} (verification ${d.verificationId}, check ${d.check}): ${unsigned.code}: ${unsigned.message}`);
+        continue;
+      }
       const row = rows.get(d.verificationId);
       const state: CheckState | undefined = row?.checks[d.check];
       const which = `read answer ${event.id} (verification ${d.verificationId}, check ${d.check}, ${d.tool})`;
@@ -199,6 +214,7 @@ export class VerificationReadsHandler implements BatchEventHandler<typeof EventT
     tally.countAfterCommit(uow, this.deps);
     if (skipped.length > 0 || ignored.length > 0) {
       uow.afterCommit(() => {
+        for (const reason of forged) this.deps.metrics.verificationAnswersRefused.inc({ service: VERIFIER_SERVICE, reason });
         for (const s of skipped) this.logger.warn(`skipped ${s}`);
         for (const s of ignored) this.logger.debug(`ignored ${s}`);
       });

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { checkVerificationRead } from '@govmesh/action-grants';
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { checkVerificationRead, signVerificationAnswer } from '@govmesh/action-grants';
 import { EventTypes, Topics, type GovmeshEvent, type Reason, type RecordClaim, type ToolManifest, type VerificationCheck } from '@govmesh/contracts';
 import { ServiceKeys } from '@govmesh/nest-runtime';
 import { generateKeyPair } from '@govmesh/signing';
@@ -69,10 +69,13 @@ describe('verifier: claims confirmed through read tools the gateway runs under t
   const readsFor = (runId: string): ReadRequest[] => h.emitted(EventTypes.VerificationReadRequested).filter((e) => e.data.runId === runId).sort((a, b) => a.data.check - b.data.check);
   const verdictsFor = (runId: string) => h.emitted(EventTypes.VerificationCompleted).filter((e) => e.data.runId === runId).map((e) => e.data);
 
-  /** The gateway's answer to a read. */
+  /** The gateway's answer to a read, signed with the gateway's key (in embedded mode every service holds the pairs). */
   function answer(read: ReadRequest, status: 'succeeded' | 'failed' | 'rejected', output?: Record<string, unknown>, reasons: Reason[] = [{ code: 'read_completed', message: 'read' }]) {
     const { runId, verificationId, check, tool } = read.data;
-    return h.event(EventTypes.VerificationReadCompleted, { runId, verificationId, check, tool, executionId: randomUUID(), status, ...(output ? { output } : {}), reasons });
+    return signed({ runId, verificationId, check, tool, executionId: randomUUID(), status, ...(output ? { output } : {}), reasons });
+  }
+  function signed(fields: Omit<GovmeshEvent<typeof EventTypes.VerificationReadCompleted>['data'], 'keyId' | 'signature'>, key: KeyObject | string = h.app.get(ServiceKeys).signingKey('gateway')) {
+    return h.event(EventTypes.VerificationReadCompleted, signVerificationAnswer(key, fields));
   }
 
   const INVOICE = { invoiceId: 'inv-1001', vendor: 'Acme', amount: 1200, currency: 'EUR', status: 'paid', paymentCount: 1 };
@@ -193,11 +196,87 @@ describe('verifier: claims confirmed through read tools the gateway runs under t
       expect(verdictsFor(runId).map((v) => [v.verdict, v.reasons[0].code])).toEqual([['unsupported', 'read_tool_not_read_only']]);
     });
 
-    it('a citation check is not available yet: error, never confirmed', async () => {
-      const { runId, reads } = await requested([{ check: 'citation', document: 'output.doc', version: 'output.version', quote: 'output.quote' }]);
+  });
+
+  describe('citation', () => {
+    const DOCUMENTS = 'documents.read';
+    const TEXT = ['1. Term. This agreement runs until 2027-01-31.', '2. Renewal. Either party may give notice of non-renewal at least 90 days before the end date.', '3. Fees. EUR 52,000 a year.'].join('\n');
+    const QUOTE = 'at least 90 days before the end date';
+    const AT = Array.from(TEXT).length - Array.from(TEXT.slice(TEXT.indexOf(QUOTE))).length;
+    const citation: VerificationCheck = { check: 'citation', tool: DOCUMENTS, document: 'output.documentId', version: 'output.version', quote: 'output.quote', offset: "has(output.offset) ? output.offset : null" };
+    const cites = (extra: Record<string, unknown> = {}) => ({ output: { documentId: 'doc-4001', version: '2', quote: QUOTE, offset: AT, ...extra } });
+    const documentVersion = (version = '2', text = TEXT) => ({ documentId: 'doc-4001', version, title: 'MSA', text, sha256: 'ab'.repeat(32) });
+
+    it('reads the cited document version through the read tool, and confirms a quote where the call says', async () => {
+      const before = await checkCount('citation', 'pass');
+      const { runId, reads } = await requested([citation], cites());
+      expect(reads.map((r) => [r.data.tool, r.data.arguments])).toEqual([[DOCUMENTS, { documentId: 'doc-4001', version: '2' }]]);
+      expect(checkVerificationRead(h.app.get(ServiceKeys).publicKey('verifier'), reads[0].data, new Date())).toBeNull();
+      await h.send(answer(reads[0], 'succeeded', documentVersion()));
+      const [verdict] = verdictsFor(runId);
+      expect(verdict).toMatchObject({ verdict: 'confirmed', reasons: [{ code: 'citation_check_passed', message: expect.stringContaining(`at code point ${AT}, as cited`) }] });
+      // the evidence, never the document
+      expect(verdict.observed).toEqual({
+        cited: { documentId: 'doc-4001', version: '2', quote: QUOTE, quoteLength: QUOTE.length, offset: AT },
+        observed: { documentId: 'doc-4001', version: '2', sha256: 'ab'.repeat(32), length: TEXT.length, atOffset: QUOTE, foundAt: [AT] },
+      });
+      expect(JSON.stringify(await row(runId))).not.toContain('Fees. EUR');
+      expect(await checkCount('citation', 'pass')).toBe(before + 1);
+    });
+
+    it('without an offset, the quote may be anywhere', async () => {
+      const { runId, reads } = await requested([{ check: 'citation', tool: DOCUMENTS, document: 'output.documentId', version: 'output.version', quote: 'output.quote' }], cites());
+      await h.send(answer(reads[0], 'succeeded', documentVersion()));
+      expect(verdictsFor(runId).map((v) => [v.verdict, v.reasons[0].code])).toEqual([['confirmed', 'citation_check_passed']]);
+    });
+
+    it.each([
+      ['another version answered', documentVersion('3'), 'citation_version_mismatch', 'but the system of record answered version "3"'],
+      ['another document answered', { ...documentVersion(), documentId: 'doc-9999' }, 'citation_document_mismatch', 'cites document doc-4001'],
+      ['the quote elsewhere', documentVersion('2', `Preamble. ${TEXT}`), 'citation_offset_mismatch', `does not start at the cited code point ${AT}`],
+      ['the quote absent', documentVersion('2', TEXT.replace('90 days', '60 days')), 'citation_not_found', 'does not occur in doc-4001 version 2'],
+      ['the quote with other whitespace', documentVersion('2', TEXT.replace('90 days', '90  days')), 'citation_not_found', 'no case, whitespace or Unicode normalisation'],
+    ])('%s: a mismatch', async (_, record, code, message) => {
+      const before = await checkCount('citation', 'mismatch');
+      const { runId, reads } = await requested([citation], cites());
+      await h.send(answer(reads[0], 'succeeded', record));
+      const [verdict] = verdictsFor(runId);
+      expect(verdict).toMatchObject({ verdict: 'mismatch', reasons: [{ code, message: expect.stringContaining(message) }] });
+      expect(await checkCount('citation', 'mismatch')).toBe(before + 1);
+    });
+
+    it('a document or version the system does not have is not_found; a read that failed otherwise, or answered no text, cannot confirm', async () => {
+      const missing = await requested([citation], cites());
+      await h.send(answer(missing.reads[0], 'failed', undefined, [{ code: 'document_version_not_found', message: 'document doc-4001 has no version 2' }]));
+      expect(verdictsFor(missing.runId).map((v) => [v.verdict, v.reasons[0].code])).toEqual([['not_found', 'citation_read_failed']]);
+      expect(verdictsFor(missing.runId)[0].reasons[0].message).toContain('document_version_not_found');
+      const refused = await requested([citation], cites());
+      await h.send(answer(refused.reads[0], 'rejected', undefined, [{ code: 'tool_not_granted', message: 'no grant' }]));
+      expect(verdictsFor(refused.runId).map((v) => [v.verdict, v.reasons[0].code])).toEqual([['unsupported', 'citation_read_failed']]);
+      const textless = await requested([citation], cites());
+      await h.send(answer(textless.reads[0], 'succeeded', { documentId: 'doc-4001', version: '2' }));
+      expect(verdictsFor(textless.runId).map((v) => [v.verdict, v.reasons[0].code])).toEqual([['unsupported', 'citation_read_failed']]);
+    });
+
+    it('an empty quote, an offset that is no position or a citation that is not text is refused without a read', async () => {
+      for (const [extra, code] of [
+        [{ quote: '' }, 'citation_quote_empty'],
+        [{ offset: -1 }, 'citation_offset_invalid'],
+        [{ offset: 1.5 }, 'citation_offset_invalid'],
+        [{ version: 2 }, 'verification_expression_failed'],
+      ] as const) {
+        const { runId, reads } = await requested([citation], cites(extra));
+        expect(reads).toEqual([]);
+        expect({ extra, verdicts: verdictsFor(runId).map((v) => [v.verdict, v.reasons[0].code]) }).toEqual({ extra, verdicts: [['unsupported', code]] });
+      }
+    });
+
+    it('a citation check naming a tool the manifest says writes is not run', async () => {
+      const writer = toolName('write');
+      await register(writer, undefined, { sideEffect: 'write' });
+      const { runId, reads } = await requested([{ ...citation, tool: writer } as VerificationCheck], cites());
       expect(reads).toEqual([]);
-      expect(verdictsFor(runId).map((v) => [v.verdict, v.reasons[0].code])).toEqual([['unsupported', 'citation_check_unavailable']]);
-      expect(await row(runId)).toMatchObject({ status: 'settled', verdict: 'unsupported' });
+      expect(verdictsFor(runId).map((v) => [v.verdict, v.reasons[0].code])).toEqual([['unsupported', 'read_tool_not_read_only']]);
     });
   });
 
@@ -350,24 +429,45 @@ describe('verifier: claims confirmed through read tools the gateway runs under t
     it('a completion for a verification this verifier never began is skipped, never crashes', async () => {
       const runId = `r-${randomUUID()}`;
       const deadLetters = h.published(Topics.deadLetters).length;
-      await h.send(h.event(EventTypes.VerificationReadCompleted, { runId, verificationId: randomUUID(), check: 0, tool: LOOKUP, executionId: randomUUID(), status: 'succeeded', output: INVOICE, reasons: [] }));
+      await h.send(signed({ runId, verificationId: randomUUID(), check: 0, tool: LOOKUP, executionId: randomUUID(), status: 'succeeded', output: INVOICE, reasons: [] }));
       expect(verdictsFor(runId)).toEqual([]);
       expect(h.published(Topics.deadLetters)).toHaveLength(deadLetters);
     });
 
     it('a forged completion (another run, another tool, a check that asked no read) changes nothing', async () => {
-      const { runId, reads } = await requested([readBack, { check: 'citation', document: 'output.doc', version: 'output.v', quote: 'output.q' }]);
+      const { runId, reads } = await requested([readBack, { check: 'read_back', tool: LOOKUP, arguments: { invoiceId: 'output.missingField' } }]);
       const read = reads[0];
-      await h.send(
-        h.event(EventTypes.VerificationReadCompleted, { ...answer(read, 'succeeded', INVOICE).data, runId: `r-${randomUUID()}` }),
-        h.event(EventTypes.VerificationReadCompleted, { ...answer(read, 'succeeded', INVOICE).data, tool: 'invoices.other' }),
-        h.event(EventTypes.VerificationReadCompleted, { ...answer(read, 'succeeded', INVOICE).data, check: 1 }),
-        h.event(EventTypes.VerificationReadCompleted, { ...answer(read, 'succeeded', INVOICE).data, check: 7 }),
-      );
+      // Signed by the gateway, yet bound to something this check did not ask.
+      const fields = () => {
+        const { keyId: _k, signature: _s, ...rest } = answer(read, 'succeeded', INVOICE).data;
+        return rest;
+      };
+      await h.send(signed({ ...fields(), runId: `r-${randomUUID()}` }), signed({ ...fields(), tool: 'invoices.other' }), signed({ ...fields(), check: 1 }), signed({ ...fields(), check: 7 }));
       expect(verdictsFor(runId)).toEqual([]);
       expect((await row(runId)).checks.map((c) => c.status)).toEqual(['awaiting_read', 'error']);
       // the genuine answer still settles it
       await h.send(answer(read, 'succeeded', { ...INVOICE, status: 'open' }));
+      expect(verdictsFor(runId).map((v) => v.verdict)).toEqual(['mismatch']);
+    });
+
+    it('an answer not signed by the gateway, or altered after signing, is refused and counted; the genuine one settles the check', async () => {
+      const { runId, reads } = await requested([readBack]);
+      const read = reads[0];
+      const refusedCount = async (reason: string) => (await h.metrics.verificationAnswersRefused.get()).values.find((v) => v.labels['reason'] === reason)?.value ?? 0;
+      const [unknownBefore, invalidBefore] = [await refusedCount('gateway_key_unknown'), await refusedCount('gateway_signature_invalid')];
+      const { keyId: _k, signature: _s, ...fields } = answer(read, 'succeeded', INVOICE).data;
+      const genuine = answer(read, 'succeeded', { ...INVOICE, status: 'open' });
+      await h.send(
+        // A plain Kafka client with a key of its own.
+        signed(fields, generateKeyPair().privateKeyPem),
+        // The gateway's signature over another record.
+        h.event(EventTypes.VerificationReadCompleted, { ...genuine.data, output: INVOICE }),
+      );
+      expect(verdictsFor(runId)).toEqual([]);
+      expect((await row(runId)).checks.map((c) => c.status)).toEqual(['awaiting_read']);
+      expect(await refusedCount('gateway_key_unknown')).toBe(unknownBefore + 1);
+      expect(await refusedCount('gateway_signature_invalid')).toBe(invalidBefore + 1);
+      await h.send(genuine);
       expect(verdictsFor(runId).map((v) => v.verdict)).toEqual(['mismatch']);
     });
 

@@ -32,7 +32,7 @@ function replyInput(event: GovmeshEvent): WorkflowInput | null {
     }
     case EventTypes.ModelCompleted: {
       const d = (event as GovmeshEvent<typeof EventTypes.ModelCompleted>).data;
-      return { kind: 'model_completed', execId: d.stepId, model: d.model, confidence: d.confidence, proposal: d.proposal, ...(d.output ? { output: d.output } : {}) };
+      return { kind: 'model_completed', execId: d.stepId, model: d.model, confidence: d.confidence, proposal: d.proposal, ...(d.output ? { output: d.output } : {}), ...(d.reasons?.length ? { reasons: d.reasons } : {}) };
     }
     case EventTypes.ActionDecided: {
       const d = (event as GovmeshEvent<typeof EventTypes.ActionDecided>).data;

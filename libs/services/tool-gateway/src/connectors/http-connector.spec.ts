@@ -150,6 +150,20 @@ describe('HttpConnector: allowed calls', () => {
   });
 });
 
+describe('HttpConnector: answers that echo the credentials', () => {
+  it('scrubs the credentials it sent from the answer, in values and keys, for bearer and basic', async () => {
+    one.handler = (req, res) => json(res, 200, { invoice: 'inv-1', echo: { authorization: req.headers['authorization'], [`key ${SECRET}`]: [`the key is ${SECRET}.`] } });
+    const basic = `Basic ${Buffer.from(`svc-user:${SECRET}`, 'utf8').toString('base64')}`;
+    for (const header of [`Bearer ${SECRET}`, basic]) {
+      const result = await connector([local(one)], { authorize: (headers) => headers.set('authorization', header) }).call({ method: 'GET', url: `http://127.0.0.1:${one.port}/v1/invoices/inv-1` });
+      expect(one.seen.at(-1)!.headers['authorization']).toBe(header);
+      expect(result.output).toEqual({ httpStatus: 200, body: { invoice: 'inv-1', echo: { authorization: '[redacted]', 'key [redacted]': ['the key is [redacted].'] } } });
+      expectNoSecrets(result);
+      expect(JSON.stringify(result)).not.toContain(basic.slice('Basic '.length));
+    }
+  });
+});
+
 describe('HttpConnector: egress refused before any connection', () => {
   it.each([
     ['a host not on the list', (p: number) => `http://localhost:${p}/v1/x`, 'egress_host_not_allowed'],

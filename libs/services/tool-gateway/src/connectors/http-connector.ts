@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import type { Reason } from '@govmesh/contracts';
 import type { ToolResult } from '../tool-definition';
 import { errorCode, pinnedLookup, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
+import { credentialWords, scrubJson } from './credential-scrub';
 import { EgressAllowList, reason, redactUrl, type EgressPolicy, type EgressTarget } from './egress-policy';
 
 export type { ResolvedAddress, Resolver } from './address-pinning';
@@ -119,6 +120,8 @@ export class HttpConnector {
     let url: string | URL = request.url;
     let body = request.json !== undefined ? Buffer.from(JSON.stringify(request.json), 'utf8') : request.form ? Buffer.from(new URLSearchParams(request.form).toString(), 'utf8') : undefined;
     let origin: EgressTarget | undefined;
+    /** What `authorize` added: scrubbed from the answer, which may echo it. */
+    const credentials: string[] = [];
 
     for (let hop = 0; ; hop++) {
       const decision = this.allowList.check(method, url);
@@ -140,6 +143,7 @@ export class HttpConnector {
 
       const headers = await this.headersFor(request, body, sameOrigin(origin, target));
       if ('result' in headers) return headers.result;
+      credentials.push(...headers.credentials);
 
       const hopResult = await this.send(target, pinned, method, headers.headers, body, signal);
       if (hopResult.kind === 'result') return hopResult.result;
@@ -163,7 +167,7 @@ export class HttpConnector {
         }
         continue;
       }
-      return this.finish(target, method, status, hopResult.headers, response, signal);
+      return this.finish(target, method, status, hopResult.headers, response, signal, credentials);
     }
   }
 
@@ -175,7 +179,7 @@ export class HttpConnector {
     return checked.address;
   }
 
-  private async headersFor(request: HttpRequest, body: Buffer | undefined, toOrigin: boolean): Promise<{ headers: Record<string, string> } | { result: ToolResult }> {
+  private async headersFor(request: HttpRequest, body: Buffer | undefined, toOrigin: boolean): Promise<{ headers: Record<string, string>; credentials: string[] } | { result: ToolResult }> {
     const id = this.options.connectionId;
     let headers: Headers;
     try {
@@ -183,9 +187,12 @@ export class HttpConnector {
     } catch {
       return { result: failed(false, reason('request_invalid', `connection ${id}: the operation's headers are not valid HTTP headers`)) };
     }
+    const credentials: string[] = [];
     if (toOrigin && this.options.authorize) {
+      const before = new Map(headers.entries());
       try {
         await this.options.authorize(headers);
+        for (const [name, value] of headers.entries()) if (before.get(name) !== value) credentials.push(value);
       } catch (error) {
         // The error may carry a secret: only its code is reported.
         return { result: failed(false, reason('authorization_failed', `connection ${id}: credentials could not be added (${errorCode(error)})`)) };
@@ -200,7 +207,7 @@ export class HttpConnector {
     if (!headers.has('accept')) headers.set('accept', 'application/json');
     // Bodies are read as sent: a compressed body would get round the size limit.
     headers.set('accept-encoding', 'identity');
-    return { headers: Object.fromEntries(headers.entries()) };
+    return { headers: Object.fromEntries(headers.entries()), credentials };
   }
 
   private send(target: EgressTarget, pinned: ResolvedAddress, method: string, headers: Record<string, string>, body: Buffer | undefined, signal: AbortSignal): Promise<Hop> {
@@ -245,7 +252,7 @@ export class HttpConnector {
     });
   }
 
-  private async finish(target: EgressTarget, method: string, status: number, headers: http.IncomingHttpHeaders, response: http.IncomingMessage, signal: AbortSignal): Promise<ToolResult> {
+  private async finish(target: EgressTarget, method: string, status: number, headers: http.IncomingHttpHeaders, response: http.IncomingMessage, signal: AbortSignal, credentials: readonly string[]): Promise<ToolResult> {
     const id = this.options.connectionId;
     const where = `${method} ${redactUrl(target.url)}`;
     if (status < 200 || status >= 300) {
@@ -272,7 +279,8 @@ export class HttpConnector {
     let body: unknown = null;
     if (method !== 'HEAD' && status !== 204 && read.length > 0) {
       try {
-        body = JSON.parse(read.toString('utf8'));
+        // An answer that echoes the credential sent does not carry it any further.
+        body = scrubJson(JSON.parse(read.toString('utf8')) as unknown, credentialWords(credentials));
       } catch {
         const type = typeof headers['content-type'] === 'string' ? headers['content-type'].split(';')[0].trim().slice(0, 100) : 'no content type';
         return failed(false, reason('response_not_json', `connection ${id}: ${where} answered ${status} with a body that is not JSON (${type})`));

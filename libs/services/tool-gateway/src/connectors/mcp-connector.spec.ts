@@ -2,15 +2,15 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import { ToolManifest } from '@govmesh/contracts';
+import { startTestMcpServer, TEST_MCP_STDIO_SCRIPT, type TestMcpServer } from '@govmesh/testing';
 import type { EgressPolicy } from './egress-policy';
 import { manifestFromMcpTool, McpConnector, McpConnectorError, parseMcpEndpoint, type McpEndpoint, type McpToolDescription } from './mcp-connector';
-import { startTestMcpServer, type TestMcpServer } from './mcp-test-server.fixtures';
 
 jest.setTimeout(30_000);
 
 const TOKEN = 'mcp-test-token-7f3a9c1e5b2d';
 const REPO_ROOT = path.resolve(__dirname, '../../../../..');
-const STDIO_SCRIPT = path.join(__dirname, 'mcp-test-server.stdio.fixtures.ts');
+const STDIO_SCRIPT = TEST_MCP_STDIO_SCRIPT;
 
 function loopback(port: number, extra: Partial<EgressPolicy['allow'][number]> = {}): EgressPolicy {
   return { allow: [{ host: '127.0.0.1', port, scheme: 'http', paths: ['/mcp'], allowPrivateNetwork: true, ...extra }] };
@@ -210,6 +210,16 @@ describe('McpConnector over streamable HTTP', () => {
     expect(result).toMatchObject({ status: 'failed', retryable: false, reasons: [{ code: 'mcp_tool_error' }] });
     expect(result.reasons[0].message).toContain('[redacted]');
     expectNoSecret(result, TOKEN);
+  });
+
+  it('scrubs a credential the server echoes in a result', async () => {
+    // A token that looks like an order id: the lookup answers it back.
+    const token = 'ord-4242424242';
+    await server.close();
+    server = await startTestMcpServer({ token });
+    const result = await connector({ headers: bearer(token).headers }).callTool('lookup_order', { orderId: token });
+    expect(result).toMatchObject({ status: 'succeeded', output: { orderId: '[redacted]', status: 'shipped', total: 42 } });
+    expectNoSecret(result, token);
   });
 
   it('fails with mcp_unauthorized on a wrong or missing token, naming no token', async () => {

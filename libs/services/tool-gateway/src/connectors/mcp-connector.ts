@@ -9,6 +9,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { ToolName, type Reason, type ToolManifest } from '@govmesh/contracts';
 import type { ToolResult } from '../tool-definition';
+import { credentialWords, scrubJson, scrubText } from './credential-scrub';
 import { EgressAllowList, reason, redactUrl, type EgressPolicy, type EgressTarget } from './egress-policy';
 import { errorCode, pinnedLookup, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
 
@@ -386,7 +387,8 @@ export class McpConnector {
         const message = text === '' ? `connection ${this.connectionId}: MCP tool ${name.slice(0, 128)} reported an error without a message` : await this.scrub(text);
         return { status: 'failed', reasons: [{ code: 'mcp_tool_error', message: bounded(message, MCP_ERROR_TEXT_LIMIT) }], retryable: false };
       }
-      const output = isObject(result.structuredContent) ? result.structuredContent : { content: texts };
+      // An answer that echoes the credential sent does not carry it any further.
+      const output = scrubJson(isObject(result.structuredContent) ? result.structuredContent : { content: texts }, await this.credentialTexts());
       return { status: 'succeeded', output, reasons: [reason('mcp_call_completed', `connection ${this.connectionId}: MCP tool ${name.slice(0, 128)} answered`)] };
     } catch (error) {
       return (await this.classify(error, deadline)).toToolResult();
@@ -687,20 +689,21 @@ export class McpConnector {
 
   /** Removes every credential value (whole, or each of its words of 8 characters or more) from text the server sent. */
   private async scrub(text: string): Promise<string> {
+    return scrubText(text, await this.credentialTexts());
+  }
+
+  /** The connection's credential values as `credentialWords` scrubs them: its headers and a stdio server's variables. */
+  private async credentialTexts(): Promise<string[]> {
     const values: string[] = [];
     if (this.#options.headers) {
       try {
-        for (const value of Object.values(await this.#options.headers())) values.push(value, ...value.split(/\s+/));
+        values.push(...Object.values(await this.#options.headers()));
       } catch {
         // No credentials to scrub when none can be had.
       }
     }
     const endpoint = this.#options.endpoint;
-    if (endpoint.transport === 'stdio') for (const value of Object.values(endpoint.env ?? {})) values.push(value, ...value.split(/\s+/));
-    let scrubbed = text;
-    for (const value of [...new Set(values)].filter((v) => v.length >= 8).sort((a, b) => b.length - a.length)) {
-      scrubbed = scrubbed.split(value).join('[redacted]');
-    }
-    return scrubbed;
+    if (endpoint.transport === 'stdio') for (const value of Object.values(endpoint.env ?? {})) values.push(value);
+    return credentialWords(values);
   }
 }

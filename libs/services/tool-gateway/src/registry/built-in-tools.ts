@@ -7,8 +7,12 @@ import type { ToolDefinition } from '../tool-definition';
 /** The principal the verifier reads systems of record as: tool grants to it are read tools only. */
 export const VERIFIER_PRINCIPAL = 'govmesh-verifier';
 
-/** The version of every built-in manifest; raised when a built-in tool changes, so that a start re-registers it. */
-export const BUILT_IN_VERSION = '1.1.0';
+/**
+ * The version of every built-in manifest; raised when a built-in tool changes, or when a service
+ * starts learning tools from the manifest's events (1.2.0: the model router), so that a start
+ * re-registers them all and every consumer hears of them.
+ */
+export const BUILT_IN_VERSION = '1.2.0';
 
 /**
  * The gateway's own ledger as a read tool: what an execution ran under. The verifier's grant
@@ -64,6 +68,8 @@ const EXTRAS: Record<string, { classification: Classification; resource?: ToolMa
   'tickets.lookup': { classification: 'internal', verification: [readBack('tickets.lookup', { ticketId: 'arguments.ticketId' })] },
   'tickets.update': { classification: 'internal', verification: [readBack('tickets.lookup', { ticketId: 'arguments.ticketId' })] },
   'gateway.execution_lookup': { classification: 'internal' },
+  // The document version read is read again (the version the answer named, not `latest`).
+  'documents.read': { classification: 'internal', verification: [readBack('documents.read', { documentId: 'arguments.documentId', version: 'output.version' })] },
 };
 
 function manifestOf(tool: ToolDefinition): ToolManifest {

@@ -3,7 +3,8 @@ import { BadRequestException, ConflictException, Inject, Injectable, Logger, Not
 import { InjectDataSource } from '@nestjs/typeorm';
 import Ajv from 'ajv';
 import type { DataSource } from 'typeorm';
-import { EventTypes, type Actor, type ToolManifest, type ToolRegisteredV1 } from '@govmesh/contracts';
+import type { CelResultType } from '@govmesh/cel';
+import { EventTypes, type Actor, type ToolManifest, type ToolRegisteredV1, type VerificationCheck } from '@govmesh/contracts';
 import type { UnitOfWork } from '@govmesh/messaging';
 import { ServiceBus } from '@govmesh/nest-runtime';
 import { ENDPOINT_DEPS, type FieldProblem, type Principal, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
@@ -40,6 +41,9 @@ export interface ToolView {
 }
 
 const BUILT_IN_NAMES = new Set(BUILT_IN_MANIFESTS.map((m) => m.name));
+
+/** What a citation check's read tool is called with: the cited document and version. */
+const CITATION_READ_ARGUMENTS: readonly string[] = ['documentId', 'version'];
 
 function view(row: ToolRow): ToolView {
   return { name: row.name, version: row.version, status: row.status, manifest: row.manifest, registeredBy: row.registered_by, updatedAt: new Date(row.updated_at), builtIn: BUILT_IN_NAMES.has(row.name) };
@@ -223,15 +227,15 @@ export class ToolRegistry implements OnModuleInit {
       const at = `/verification/${i}`;
       const expressions: Array<[string, string]> = [];
       if (check.check === 'read_back' || check.check === 'state') {
-        const reader = check.tool === manifest.name ? manifest : (await this.get(check.tool))?.manifest;
-        const status = check.tool === manifest.name ? 'active' : (await this.get(check.tool))?.status;
+        const found = check.tool === manifest.name ? { manifest, status: 'active' } : await this.get(check.tool);
+        const reader = found?.manifest;
+        const status = found?.status;
         if (!reader || status !== 'active') problems.push({ field: `${at}/tool`, problem: `names no active tool (${check.tool})` });
         else if (reader.sideEffect !== 'read') problems.push({ field: `${at}/tool`, problem: `${check.tool} is a ${reader.sideEffect} tool; the verifier reads with read tools only` });
         for (const [name, expression] of Object.entries(check.arguments)) expressions.push([`${at}/arguments/${name}`, expression]);
         if (check.check === 'state') expressions.push([`${at}/expect`, check.expect]);
       } else if (check.check === 'citation') {
-        expressions.push([`${at}/document`, check.document], [`${at}/version`, check.version], [`${at}/quote`, check.quote]);
-        if (check.offset) expressions.push([`${at}/offset`, check.offset]);
+        problems.push(...(await this.citationProblems(manifest, check, at)));
       }
       for (const [field, expression] of expressions) {
         const problem = await celProblem(expression);
@@ -244,6 +248,50 @@ export class ToolRegistry implements OnModuleInit {
     } catch (err) {
       throw invalid([{ field: '/operation', problem: (err as Error).message.slice(0, 300) }]);
     }
+  }
+
+  /**
+   * A citation check's problems: its tool must be an active read tool that answers a document
+   * version (it is called with `documentId` and `version` only, and answers `text` and `version`),
+   * and its expressions CEL over the call (`arguments`, `output`, `claim`; nothing is read yet when
+   * they are evaluated): `document`, `version` and `quote` strings, `offset` a number or null.
+   */
+  private async citationProblems(manifest: ToolManifest, check: Extract<VerificationCheck, { check: 'citation' }>, at: string): Promise<FieldProblem[]> {
+    const problems: FieldProblem[] = [];
+    const row = check.tool === manifest.name ? null : await this.get(check.tool);
+    const reader = check.tool === manifest.name ? manifest : row?.status === 'active' ? row.manifest : undefined;
+    if (!reader) problems.push({ field: `${at}/tool`, problem: `names no active tool (${check.tool})` });
+    else if (reader.sideEffect !== 'read') problems.push({ field: `${at}/tool`, problem: `${check.tool} is a ${reader.sideEffect} tool; the verifier reads with read tools only` });
+    else {
+      const takes = reader.inputSchema;
+      const properties = (takes['properties'] ?? {}) as Record<string, unknown>;
+      const closed = takes['additionalProperties'] === false;
+      const missing = CITATION_READ_ARGUMENTS.filter((name) => closed && !(name in properties));
+      const required = (Array.isArray(takes['required']) ? takes['required'] : []) as unknown[];
+      const others = required.filter((name) => !CITATION_READ_ARGUMENTS.includes(name as string));
+      if (missing.length > 0 || others.length > 0) {
+        problems.push({
+          field: `${at}/tool`,
+          problem: `${check.tool} cannot read a cited document: the verifier calls it with documentId and version only, and it ${missing.length > 0 ? `does not take ${missing.join(' and ')}` : `requires ${others.map(String).join(', ')}`}`,
+        });
+      }
+      const answers = reader.outputSchema;
+      const answered = (answers?.['properties'] ?? {}) as Record<string, unknown>;
+      const lacking = answers && answers['additionalProperties'] === false ? ['text', 'version'].filter((name) => !(name in answered)) : [];
+      if (lacking.length > 0) problems.push({ field: `${at}/tool`, problem: `${check.tool} cannot answer a document version: its output schema has no ${lacking.join(' and ')}` });
+    }
+    const expressions: Array<[string, string | undefined, CelResultType | CelResultType[]]> = [
+      ['document', check.document, 'string'],
+      ['version', check.version, 'string'],
+      ['quote', check.quote, 'string'],
+      ['offset', check.offset, ['int', 'double', 'null']],
+    ];
+    for (const [name, expression, type] of expressions) {
+      if (expression === undefined) continue;
+      const problem = await celProblem(expression, { over: 'call', type });
+      if (problem) problems.push({ field: `${at}/${name}`, problem: `is not a valid CEL expression: ${problem}` });
+    }
+    return problems;
   }
 
   private async write(uow: UnitOfWork, manifest: ToolManifest, previous: ToolRow | null, change: ToolRegisteredV1['change'], actor: Actor): Promise<ToolRow> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ErrorCode, isInitializeRequest, McpError, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
@@ -8,8 +9,13 @@ import { CallToolRequestSchema, ErrorCode, isInitializeRequest, McpError, ListTo
 /**
  * A small MCP server for tests: an order system with a read tool, a destructive tool, a tool that
  * answers an error and a slow tool. Served over streamable HTTP on 127.0.0.1 (bearer token required)
- * by `startTestMcpServer`, and over stdio by `mcp-test-server.stdio.fixtures.ts`.
+ * by `startTestMcpServer`, and over stdio by `mcp-test-server.stdio.fixtures.ts`
+ * (`TEST_MCP_STDIO_SCRIPT`). In the test harness so that the connector's unit tests and the
+ * integration tests on the mesh use the same server.
  */
+
+/** The stdio server's script: run it with `node -r @swc-node/register <script>` from the repository root. */
+export const TEST_MCP_STDIO_SCRIPT = join(__dirname, 'mcp-test-server.stdio.fixtures.ts');
 
 export const ORDER_ID_PATTERN = '^ord-[0-9]+$';
 

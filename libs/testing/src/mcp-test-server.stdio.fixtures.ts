@@ -1,6 +1,6 @@
 /**
  * The test MCP server over stdio, run as a child process:
- * `node -r @swc-node/register libs/services/tool-gateway/src/connectors/mcp-test-server.stdio.fixtures.ts`
+ * `node -r @swc-node/register libs/testing/src/mcp-test-server.stdio.fixtures.ts`
  * from the repository root. `MCP_TEST_SLOW_MS` sets how long the `slow` tool takes.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
