@@ -10,3 +10,4 @@ export * from './events/run';
 export * from './events/registry';
 export * from './events/timer';
 export * from './events/tools';
+export * from './tool-versions';

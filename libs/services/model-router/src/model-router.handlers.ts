@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { EventTypes, type ModelCompletedV1 } from '@govmesh/contracts';
+import { EventTypes, newestPerTool, type ModelCompletedV1 } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { ESCALATION_CONFIDENCE, routeByRisk, type ModelAnswer, type ModelRequest } from './builtin-provider';
 import { MODEL_ROUTER_SERVICE } from './database';
-import { newestPerTool, quotedTool, refusedAnswer, toolChangeOf, ToolOffer, ToolSchemas, type ProposalRefusal, type RouterToolChange, type ToolEventRefusal } from './tool-catalog';
+import { quotedTool, refusedAnswer, toolChangeOf, ToolOffer, ToolSchemas, type ProposalRefusal, type RouterToolChange, type ToolEventRefusal } from './tool-catalog';
 import { RouterToolsRepository } from './tools.repository';
 
 export interface ModelCall {

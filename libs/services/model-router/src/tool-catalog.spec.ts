@@ -1,5 +1,5 @@
-import { createEvent, EventTypes, type ToolRegisteredV1 } from '@govmesh/contracts';
-import { newestPerTool, refusedAnswer, supersedes, toolChangeOf, ToolOffer, ToolSchemas, TOOL_MANIFEST_SOURCE, type CatalogTool, type RouterToolChange } from './tool-catalog';
+import { createEvent, EventTypes, newestPerTool, supersedes, type ToolRegisteredV1 } from '@govmesh/contracts';
+import { refusedAnswer, toolChangeOf, ToolOffer, ToolSchemas, TOOL_MANIFEST_SOURCE, type CatalogTool, type RouterToolChange } from './tool-catalog';
 
 const PAY: CatalogTool = {
   name: 'invoices.approve_payment',

@@ -50,33 +50,6 @@ export function toolChangeOf(event: GovmeshEvent<typeof EventTypes.ToolRegistere
   };
 }
 
-/** Orders two `major.minor.patch` versions by number: negative when `a` is older, 0 when equal. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
-/** Whether `a` replaces `b`: a newer version, or the same version said at the same time or later. */
-export function supersedes(a: Pick<RouterToolChange, 'version' | 'changedAt'>, b: Pick<RouterToolChange, 'version' | 'changedAt'>): boolean {
-  const byVersion = compareVersions(a.version, b.version);
-  return byVersion > 0 || (byVersion === 0 && Date.parse(a.changedAt) >= Date.parse(b.changedAt));
-}
-
-/** The change that stands for each tool among these (in order of arrival): its newest. */
-export function newestPerTool(changes: readonly RouterToolChange[]): RouterToolChange[] {
-  const newest = new Map<string, RouterToolChange>();
-  for (const c of changes) {
-    const seen = newest.get(c.name);
-    if (!seen || supersedes(c, seen)) newest.set(c.name, c);
-  }
-  return [...newest.values()];
-}
-
 /** An active tool of the router's table. */
 export interface CatalogTool {
   name: string;

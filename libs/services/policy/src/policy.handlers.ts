@@ -1,7 +1,7 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { issueGrant } from '@govmesh/action-grants';
-import { EventTypes, type GovmeshEvent } from '@govmesh/contracts';
+import { EventTypes, newestPerTool, type GovmeshEvent } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { decideAction, decideIntent, type PolicyDecision, type ResourceProfile } from '@govmesh/policy-engine';
@@ -10,7 +10,7 @@ import { PolicySets } from './policy-sets.service';
 import { checkIntentProof, signingVersion } from './intent-proof';
 import { POLICY_SERVICE } from './database';
 import { applyApproval } from './approval-check';
-import { newestPerTool, toolProfileChange, type ToolProfileChange } from './tool-profiles';
+import { toolProfileChange, type ToolProfileChange } from './tool-profiles';
 
 type Decided = typeof EventTypes.IntentSubmitted | typeof EventTypes.ActionProposed;
 type ActionEvent = GovmeshEvent<typeof EventTypes.ActionProposed>;

@@ -1,4 +1,5 @@
-import { compareVersions, newestPerTool, supersedes, type ToolProfileChange } from './tool-profiles';
+import { compareVersions, newestPerTool, supersedes } from '@govmesh/contracts';
+import type { ToolProfileChange } from './tool-profiles';
 
 const change = (name: string, version: string, changedAt: string, status: ToolProfileChange['status'] = 'active'): ToolProfileChange => ({
   name,

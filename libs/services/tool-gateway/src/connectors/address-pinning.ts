@@ -1,4 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Reason } from '@govmesh/contracts';
 import { reason, type EgressTarget } from './egress-policy';
@@ -60,6 +62,24 @@ export function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
     if (options?.all) callback(null, [{ address, family }]);
     else callback(null, address, family);
   }) as unknown as LookupFunction;
+}
+
+/**
+ * A request to the checked address only: no pooled socket (every request connects to the address
+ * checked for it), the pinned address whatever DNS says now, and TLS certificates checked against
+ * the host name, not the address.
+ */
+export function pinnedRequest(target: EgressTarget, pinned: ResolvedAddress, method: string, headers: Record<string, string>): http.ClientRequest {
+  return (target.scheme === 'https' ? https : http).request({
+    method,
+    hostname: target.host,
+    port: target.port,
+    path: `${target.url.pathname}${target.url.search}`,
+    headers,
+    agent: false,
+    lookup: pinnedLookup(pinned.address, pinned.family),
+    ...(target.scheme === 'https' && !target.ipLiteral ? { servername: target.host } : {}),
+  });
 }
 
 export function sameOrigin(a: EgressTarget, b: EgressTarget): boolean {

@@ -1,8 +1,7 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
 import type { Reason } from '@govmesh/contracts';
 import type { ToolResult } from '../tool-definition';
-import { errorCode, pinnedLookup, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
+import { errorCode, pinnedRequest, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
 import { credentialWords, scrubJson } from './credential-scrub';
 import { EgressAllowList, reason, redactUrl, type EgressPolicy, type EgressTarget } from './egress-policy';
 
@@ -214,19 +213,7 @@ export class HttpConnector {
     const id = this.options.connectionId;
     return new Promise<Hop>((resolve, reject) => {
       if (signal.aborted) return reject(new CallAborted());
-      const options: https.RequestOptions = {
-        method,
-        hostname: target.host,
-        port: target.port,
-        path: `${target.url.pathname}${target.url.search}`,
-        headers,
-        // No pooled socket: every request connects to the address checked for it.
-        agent: false,
-        lookup: pinnedLookup(pinned.address, pinned.family),
-        // Certificates are checked against the host name, not the pinned address.
-        ...(target.scheme === 'https' && !target.ipLiteral ? { servername: target.host } : {}),
-      };
-      const req = (target.scheme === 'https' ? https : http).request(options);
+      const req = pinnedRequest(target, pinned, method, headers);
       const onAbort = () => {
         req.destroy();
         reject(new CallAborted());

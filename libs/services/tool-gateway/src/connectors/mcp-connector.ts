@@ -1,5 +1,4 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { inspect } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -11,7 +10,7 @@ import { ToolName, type Reason, type ToolManifest } from '@govmesh/contracts';
 import type { ToolResult } from '../tool-definition';
 import { credentialWords, scrubJson, scrubText } from './credential-scrub';
 import { EgressAllowList, reason, redactUrl, type EgressPolicy, type EgressTarget } from './egress-policy';
-import { errorCode, pinnedLookup, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
+import { errorCode, pinnedRequest, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
 
 /**
  * Where an MCP server is reached: over streamable HTTP at a URL, or over stdio by spawning a local
@@ -582,18 +581,7 @@ export class McpConnector {
     };
     return new Promise<Response>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const req = (target.scheme === 'https' ? https : http).request({
-        method,
-        hostname: target.host,
-        port: target.port,
-        path: `${target.url.pathname}${target.url.search}`,
-        headers,
-        // No pooled socket: every request connects to the address checked for it.
-        agent: false,
-        lookup: pinnedLookup(pinned.address, pinned.family),
-        // Certificates are checked against the host name, not the pinned address.
-        ...(target.scheme === 'https' && !target.ipLiteral ? { servername: target.host } : {}),
-      });
+      const req = pinnedRequest(target, pinned, method, headers);
       let response: http.IncomingMessage | undefined;
       const onAbort = () => {
         if (response) response.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));

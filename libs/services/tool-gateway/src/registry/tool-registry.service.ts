@@ -4,7 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import Ajv from 'ajv';
 import type { DataSource } from 'typeorm';
 import type { CelResultType } from '@govmesh/cel';
-import { EventTypes, type Actor, type ToolManifest, type ToolRegisteredV1, type VerificationCheck } from '@govmesh/contracts';
+import { compareVersions, EventTypes, type Actor, type ToolManifest, type ToolRegisteredV1, type VerificationCheck } from '@govmesh/contracts';
 import type { UnitOfWork } from '@govmesh/messaging';
 import { ServiceBus } from '@govmesh/nest-runtime';
 import { ENDPOINT_DEPS, type FieldProblem, type Principal, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
@@ -47,14 +47,6 @@ const CITATION_READ_ARGUMENTS: readonly string[] = ['documentId', 'version'];
 
 function view(row: ToolRow): ToolView {
   return { name: row.name, version: row.version, status: row.status, manifest: row.manifest, registeredBy: row.registered_by, updatedAt: new Date(row.updated_at), builtIn: BUILT_IN_NAMES.has(row.name) };
-}
-
-/** -1, 0 or 1 as semantic version a is below, equal to or above b. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) < (pb[i] ?? 0) ? -1 : 1;
-  return 0;
 }
 
 function invalid(fields: FieldProblem[]): BadRequestException {
