@@ -126,7 +126,12 @@ function connectionSpec(body: Static<typeof CreateBody>): NewConnection {
   if (body.egress !== undefined) {
     if (body.kind === 'sandbox') problems.push({ field: '/egress', problem: 'is not used by a sandbox connection' });
     try {
-      new EgressAllowList(body.egress as EgressPolicy);
+      const allowList = new EgressAllowList(body.egress as EgressPolicy);
+      // The token request goes out under the same list: a token URL off it could never be reached.
+      if (auth.method === 'oauth2_client_credentials' && auth.tokenUrl !== undefined && !urlProblem(auth.tokenUrl, false)) {
+        const decision = allowList.check('POST', auth.tokenUrl);
+        if (!decision.allowed) problems.push({ field: '/auth/tokenUrl', problem: `is not on the connection's egress allow-list (${decision.reason.code}); add its host, port and path for POST` });
+      }
     } catch (err) {
       problems.push({ field: '/egress/allow', problem: (err as Error).message.slice(0, 300) });
     }

@@ -280,11 +280,18 @@ describe('tool gateway: connections and their encrypted credentials', () => {
     it('never sends the client secret to a token endpoint outside the connection\'s allow-list', async () => {
       const before = requests.length;
       const outside = { allow: [{ host: '*.example.com', paths: ['/**'] }] };
-      await create({ id: 'ledger-outside', kind: 'http', endpoint: 'https://ledger.example.com', egress: outside, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x' }, secret: planted('oauth-4') });
-      const credentials = await service.credentialsFor('ledger-outside');
-      await expect(credentials.headers()).rejects.toMatchObject({ code: 'oauth2_token_failed', message: expect.stringContaining('egress_host_not_allowed') });
-      // On the list, but only for another path: refused as well.
-      await create({ id: 'ledger-path', kind: 'http', endpoint: 'https://ledger.example.com', egress: { allow: [{ host: '127.0.0.1', port: tokenPort, scheme: 'http', paths: ['/other'], allowPrivateNetwork: true }] }, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x' }, secret: planted('oauth-5') });
+      const offPath = { allow: [{ host: '127.0.0.1', port: tokenPort, scheme: 'http' as const, paths: ['/other'], allowPrivateNetwork: true }] };
+      // The API refuses such a connection, naming the field.
+      for (const [id, egress, code] of [['ledger-outside', outside, 'egress_host_not_allowed'], ['ledger-path', offPath, 'egress_path_not_allowed']] as const) {
+        const res = await create({ id, kind: 'http', endpoint: 'https://ledger.example.com', egress, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x' }, secret: planted(`oauth-${id}`) });
+        expect(res.status).toBe(400);
+        expect(res.body['fields']).toEqual([{ field: '/auth/tokenUrl', problem: expect.stringContaining(code) }]);
+      }
+      // A connection stored another way (an older release, a direct call) is refused at the token request.
+      const operator = { id: 'key:test', kind: 'api_key' as const, name: 'test', roles: ['operator' as const], groups: [] };
+      await service.create({ id: 'ledger-outside', kind: 'http', endpoint: 'https://ledger.example.com', egress: outside, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x', scopes: [], clientAuthentication: 'basic' }, secret: planted('oauth-4') }, operator);
+      await expect((await service.credentialsFor('ledger-outside')).headers()).rejects.toMatchObject({ code: 'oauth2_token_failed', message: expect.stringContaining('egress_host_not_allowed') });
+      await service.create({ id: 'ledger-path', kind: 'http', endpoint: 'https://ledger.example.com', egress: offPath, auth: { method: 'oauth2_client_credentials', tokenUrl, clientId: 'x', scopes: [], clientAuthentication: 'basic' }, secret: planted('oauth-5') }, operator);
       await expect((await service.credentialsFor('ledger-path')).headers()).rejects.toMatchObject({ code: 'oauth2_token_failed', message: expect.stringContaining('egress_path_not_allowed') });
       expect(requests).toHaveLength(before);
     });
