@@ -1,7 +1,7 @@
 import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiRefusals, CurrentPrincipal, hasRole, Roles, type Principal } from '@govmesh/nest-runtime';
-import { AuditRepository } from './telemetry.handlers';
+import { AuditRepository } from './audit.repository';
 
 const MAX_PAGE = 500;
 

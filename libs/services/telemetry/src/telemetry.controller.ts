@@ -1,7 +1,7 @@
 import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiRefusals, Roles } from '@govmesh/nest-runtime';
-import { AuditRepository } from './telemetry.handlers';
+import { AuditRepository } from './audit.repository';
 
 /** Read side for auditors: the audit chain and the dead letters. */
 @ApiTags('telemetry')

@@ -3,7 +3,8 @@ import { serviceBusProvider, serviceDatabaseModule } from '@govmesh/nest-runtime
 import { TELEMETRY_DATABASE } from './database';
 import { TelemetryController } from './telemetry.controller';
 import { RunTimelineController } from './run-timeline.controller';
-import { AuditHandler, AuditRepository, DeadLettersHandler } from './telemetry.handlers';
+import { AuditRepository } from './audit.repository';
+import { AuditHandler, DeadLettersHandler } from './telemetry.handlers';
 
 @Module({
   imports: [serviceDatabaseModule(TELEMETRY_DATABASE)],
