@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, keyIdOf, parseApiKey, publicKeyOf, verifyIntentSignature } from '@govmesh/signing';
+import { appendToChain, EVIDENCE_FORMAT, GENESIS_HASH, inclusionProof, merkleRoot, NO_CHECKPOINT, payloadDigest, sealEvidenceBundle, signCheckpoint, summarizeEvidence } from '@govmesh/audit-chain';
 import { main, type CliIo } from './govmesh';
 
 const ROOT = join(__dirname, '..', '..');
@@ -144,6 +145,8 @@ describe('govmesh keygen', () => {
       'GOVMESH_VERIFIER_PUBLIC_KEY',
       'GOVMESH_GATEWAY_SIGNING_KEY',
       'GOVMESH_GATEWAY_PUBLIC_KEY',
+      'GOVMESH_AUDIT_SIGNING_KEY',
+      'GOVMESH_AUDIT_PUBLIC_KEY',
       'GOVMESH_CONNECTION_KEYS',
       'GOVMESH_BOOTSTRAP_OPERATOR_KEY',
     ]);
@@ -153,7 +156,8 @@ describe('govmesh keygen', () => {
     expect(publicKeyOf(env.GOVMESH_INGRESS_SIGNING_KEY)).toBe(env.GOVMESH_INGRESS_PUBLIC_KEY);
     expect(publicKeyOf(env.GOVMESH_VERIFIER_SIGNING_KEY)).toBe(env.GOVMESH_VERIFIER_PUBLIC_KEY);
     expect(publicKeyOf(env.GOVMESH_GATEWAY_SIGNING_KEY)).toBe(env.GOVMESH_GATEWAY_PUBLIC_KEY);
-    expect(new Set([env.GOVMESH_GRANT_PUBLIC_KEY, env.GOVMESH_INGRESS_PUBLIC_KEY, env.GOVMESH_VERIFIER_PUBLIC_KEY, env.GOVMESH_GATEWAY_PUBLIC_KEY]).size).toBe(4);
+    expect(publicKeyOf(env.GOVMESH_AUDIT_SIGNING_KEY)).toBe(env.GOVMESH_AUDIT_PUBLIC_KEY);
+    expect(new Set([env.GOVMESH_GRANT_PUBLIC_KEY, env.GOVMESH_INGRESS_PUBLIC_KEY, env.GOVMESH_VERIFIER_PUBLIC_KEY, env.GOVMESH_GATEWAY_PUBLIC_KEY, env.GOVMESH_AUDIT_PUBLIC_KEY]).size).toBe(5);
     expect(env.GOVMESH_BOOTSTRAP_OPERATOR_KEY).toMatch(/^gm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
     expect(parseApiKey(env.GOVMESH_BOOTSTRAP_OPERATOR_KEY)).not.toBeNull();
   });
@@ -341,5 +345,56 @@ describe('the govmesh bin', () => {
     const usage = exec(['nope']);
     expect(usage.status).toBe(2);
     expect(usage.stderr).toBe('govmesh: unknown command "nope"\nRun `govmesh --help` for usage.\n');
+  });
+});
+
+describe('govmesh evidence verify', () => {
+  /** A bundle of two records of one run under one signed checkpoint, as telemetry exports it. */
+  function bundle(key: ReturnType<typeof generateKeyPair>): string {
+    let prev = GENESIS_HASH;
+    const records = [1, 2, 3].map((seq) => {
+      const payload = { type: 'govmesh.intent.decided.v1', data: { runId: seq === 2 ? 'other' : 'run-1', effect: 'allow', policyVersion: 'v1' } };
+      const chained = appendToChain(prev, { seq, eventId: `e-${seq}`, type: payload.type, runId: payload.data.runId, topic: 'govmesh.decisions', occurredAt: NOW.toISOString(), payloadDigest: payloadDigest(payload) });
+      prev = chained.hash;
+      return { ...chained, payload };
+    });
+    const hashes = records.map((r) => r.hash);
+    const cp = signCheckpoint({ v: 1, ledger: 'govmesh-audit', seq: 3, fromSeq: 1, head: prev, root: merkleRoot(hashes), prev: NO_CHECKPOINT, time: NOW.toISOString() }, key.privateKeySeed, key.publicKey);
+    const mine = records.filter((r) => r.runId === 'run-1');
+    return sealEvidenceBundle(
+      {
+        format: EVIDENCE_FORMAT,
+        runId: 'run-1',
+        exportedAt: NOW.toISOString(),
+        key: { keyId: keyIdOf(key.publicKey), publicKey: key.publicKey },
+        summary: summarizeEvidence(mine),
+        records: mine.map((r) => ({ ...r, proof: { checkpoint: 3, index: r.seq - 1, path: inclusionProof(hashes, r.seq - 1) } })),
+        checkpoints: [cp],
+      },
+      key.privateKeySeed,
+    );
+  }
+
+  it('says valid, with what the bundle holds, for an untouched bundle and the right key', async () => {
+    const key = generateKeyPair();
+    const r = await run(['evidence', 'verify', file('bundle.json', bundle(key)), '--key', key.publicKey]);
+    expect(r).toMatchObject({ code: 0, stdout: expect.stringMatching(/^valid: run run-1, 2 records under 1 signed checkpoint\(s\)/) });
+  });
+
+  it('says invalid, with the reasons, after a change or with another key', async () => {
+    const key = generateKeyPair();
+    const text = bundle(key);
+    const changed = await run(['evidence', 'verify', file('b.json', text.replace('"effect":"allow"', '"effect":"deny"')), '--key', key.publicKey]);
+    expect(changed).toMatchObject({ code: 1, stdout: expect.stringContaining('the payload does not match its digest') });
+    const other = await run(['evidence', 'verify', file('c.json', text), '--key', generateKeyPair().publicKey]);
+    expect(other).toMatchObject({ code: 1, stdout: expect.stringContaining('does not verify with the key given') });
+  });
+
+  it('refuses to guess: no file, no key, a key that is not a key', async () => {
+    expect((await run(['evidence', 'verify', '--key', generateKeyPair().publicKey])).code).toBe(2);
+    expect((await run(['evidence', 'verify', file('d.json', '{}')])).code).toBe(2);
+    expect((await run(['evidence', 'check', 'd.json'])).code).toBe(2);
+    expect(await run(['evidence', 'verify', file('e.json', '{}'), '--key', 'nope'])).toMatchObject({ code: 1, stderr: expect.stringContaining('not an Ed25519 public key') });
+    expect((await run(['audit', 'verify'], {})).code).toBe(2);
   });
 });

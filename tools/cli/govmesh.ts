@@ -6,6 +6,8 @@
  *   govmesh keygen --service [--out <file.env>]       the keys of a distributed deployment
  *   govmesh sign --key <file> [--agent <id>] [--version <v>] [--file <intent.json>]
  *   govmesh verify --public-key <key> [--file <envelope.json>] [--max-age <seconds>]
+ *   govmesh audit verify [--database-url <url> | --data-dir <dir>] [--key <public key>]
+ *   govmesh evidence verify <bundle.json> --key <public key>
  *
  * Exit codes: 0 done; 1 the command could not do it (a file, a key, an invalid signature);
  * 2 usage (unknown command or flag, missing argument).
@@ -31,6 +33,7 @@ import {
   verifyIntentSignature,
   type SignableIntent,
 } from '@govmesh/signing';
+import { sqlLedgerSource, verifyEvidenceBundle, verifyLedger } from '@govmesh/audit-chain';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -89,12 +92,36 @@ Usage:
   govmesh verify --public-key <key> [--file <envelope.json>] [--max-age <seconds>]
       Verifies a signed envelope (or the output of govmesh sign) from --file or
       standard input. With --max-age, also checks that submittedAt is fresh.
+  govmesh audit verify [--database-url <url> | --data-dir <dir>] [--key <public key>] [--json]
+      Verifies the whole audit ledger in its database (streamed): every record's
+      digest and hash link, every signed checkpoint, the chain head. Names the first
+      modified, deleted, inserted, reordered or truncated record. Exit 1 when broken.
+  govmesh evidence verify <bundle.json> --key <public key> [--json]
+      Checks an evidence bundle offline: its signature, its checkpoints and every
+      record's inclusion proof. Exit 1 when anything does not verify.
   govmesh help [<command>]      this text, or one command's
 
 Exit codes: 0 done, 1 failed (file, key, invalid signature), 2 usage error.
 `;
 
 const COMMAND_USAGE: Record<string, string> = {
+  audit: `Usage:
+  govmesh audit verify [--database-url <url> | --data-dir <dir>] [--key <public key>] [--json]
+
+  --database-url <url>  the Postgres database telemetry writes to (default: DATABASE_URL)
+  --data-dir <dir>      or an embedded installation's data directory (stop it first)
+  --key <key>           the audit public key, base64url or a file holding it
+                        (default: GOVMESH_AUDIT_PUBLIC_KEY)
+  --json                print the verdict as JSON
+`,
+  evidence: `Usage:
+  govmesh evidence verify <bundle.json> --key <public key> [--json]
+
+  <bundle.json>   the body of GET /v1/runs/{id}/evidence, saved byte for byte
+  --key <key>     the audit public key (GOVMESH_AUDIT_PUBLIC_KEY, or GET /v1/audit/key),
+                  base64url or a file holding it
+  --json          print the verdict as JSON
+`,
   keygen: `Usage:
   govmesh keygen [--out <file.pem>] [--agent <id>] [--version <v>] [--json]
   govmesh keygen --service [--out <file.env>] [--json]
@@ -148,10 +175,11 @@ function joinValues(args: string[], options: OptionSpec): string[] {
   return joined;
 }
 
-function parse(command: string, args: string[], options: OptionSpec): Record<string, string | boolean | undefined> {
+function parse(command: string, args: string[], options: OptionSpec, positionals?: string[]): Record<string, string | boolean | undefined> {
   try {
-    return parseArgs({ args: joinValues(args, options), options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false })
-      .values as Record<string, string | boolean | undefined>;
+    const parsed = parseArgs({ args: joinValues(args, options), options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: positionals !== undefined });
+    positionals?.push(...parsed.positionals);
+    return parsed.values as Record<string, string | boolean | undefined>;
   } catch (error) {
     const code = (error as { code?: string }).code;
     const message = (error as Error).message;
@@ -278,6 +306,7 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
   const ingress = generateKeyPair();
   const verifier = generateKeyPair();
   const gateway = generateKeyPair();
+  const audit = generateKeyPair();
   const operator = generateApiKey();
   const env = {
     GOVMESH_GRANT_SIGNING_KEY: grant.privateKeySeed,
@@ -288,6 +317,8 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
     GOVMESH_VERIFIER_PUBLIC_KEY: verifier.publicKey,
     GOVMESH_GATEWAY_SIGNING_KEY: gateway.privateKeySeed,
     GOVMESH_GATEWAY_PUBLIC_KEY: gateway.publicKey,
+    GOVMESH_AUDIT_SIGNING_KEY: audit.privateKeySeed,
+    GOVMESH_AUDIT_PUBLIC_KEY: audit.publicKey,
     GOVMESH_CONNECTION_KEYS: `k-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`,
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: operator.key,
   };
@@ -307,6 +338,9 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
         "# The tool gateway signs its answers to the verifier's reads; the verifier gets only the public key.",
         `GOVMESH_GATEWAY_SIGNING_KEY=${env.GOVMESH_GATEWAY_SIGNING_KEY}`,
         `GOVMESH_GATEWAY_PUBLIC_KEY=${env.GOVMESH_GATEWAY_PUBLIC_KEY}`,
+        '# Telemetry signs the audit ledger\'s checkpoints and evidence bundles; give auditors the public key.',
+        `GOVMESH_AUDIT_SIGNING_KEY=${env.GOVMESH_AUDIT_SIGNING_KEY}`,
+        `GOVMESH_AUDIT_PUBLIC_KEY=${env.GOVMESH_AUDIT_PUBLIC_KEY}`,
         '# The tool gateway encrypts connection secrets under this master key (AES-256); to rotate, put a new <id>:<key> first and keep the old one after it.',
         `GOVMESH_CONNECTION_KEYS=${env.GOVMESH_CONNECTION_KEYS}`,
         '# The first operator: send it as `authorization: Bearer <key>` to register agents and their keys.',
@@ -315,7 +349,7 @@ function keygenService(io: CliIo, out: string | undefined, asJson: boolean): num
       ].join('\n');
   if (out !== undefined) {
     writeSecretFile(io, out, text);
-    io.stdout(`Wrote the service keys to ${out} (mode 0600).\nGrant public key:    ${grant.publicKey}\nIngress public key:  ${ingress.publicKey}\nVerifier public key: ${verifier.publicKey}\nGateway public key:  ${gateway.publicKey}\n`);
+    io.stdout(`Wrote the service keys to ${out} (mode 0600).\nGrant public key:    ${grant.publicKey}\nIngress public key:  ${ingress.publicKey}\nVerifier public key: ${verifier.publicKey}\nGateway public key:  ${gateway.publicKey}\nAudit public key:    ${audit.publicKey}\n`);
   } else {
     io.stdout(text);
   }
@@ -464,8 +498,112 @@ function help(io: CliIo, command?: string): number {
   return 0;
 }
 
+// ------------------------------------------------------------------------------------------
+// audit verify, evidence verify
+
+/** A public key given as its text or as a file holding it. */
+function publicKeyArgument(io: CliIo, value: string): string {
+  const text = value.includes('/') || value.endsWith('.pem') || value.endsWith('.pub') ? readTextFile(io, value, 'the public key').trim() : value.trim();
+  try {
+    loadPublicKey(text);
+  } catch (error) {
+    throw new Failure(`--key is not an Ed25519 public key: ${(error as Error).message}`);
+  }
+  return text;
+}
+
+function subcommand(command: string, args: string[]): string[] {
+  const [sub, ...rest] = args;
+  if (sub === '--help' || sub === '-h' || sub === undefined) throw new UsageError(`${command} needs a subcommand: verify`, command);
+  if (sub !== 'verify') throw new UsageError(`unknown ${command} subcommand ${JSON.stringify(sub)}`, command);
+  return rest;
+}
+
+async function auditCommand(io: CliIo, args: string[]): Promise<number> {
+  if (args[0] === '--help' || args[0] === '-h') return help(io, 'audit');
+  const values = parse('audit', subcommand('audit', args), { 'database-url': { type: 'string' }, 'data-dir': { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' } });
+  if (values['help']) return help(io, 'audit');
+  const keyText = str(values['key']) ?? process.env['GOVMESH_AUDIT_PUBLIC_KEY'];
+  if (!keyText) throw new UsageError('audit verify needs --key (or GOVMESH_AUDIT_PUBLIC_KEY)', 'audit');
+  const key = publicKeyArgument(io, keyText);
+  const dataDir = str(values['data-dir']);
+  const url = str(values['database-url']) ?? (dataDir ? undefined : process.env['DATABASE_URL']);
+  if (dataDir && str(values['database-url'])) throw new UsageError('give --database-url or --data-dir, not both', 'audit');
+  if (!url && !dataDir) throw new UsageError('audit verify needs --database-url (or DATABASE_URL) or --data-dir', 'audit');
+  const { verdict } = await withLedgerDatabase(io, url, dataDir, (q) => verifyLedger(sqlLedgerSource(q), key));
+  if (values['json']) io.stdout(`${JSON.stringify(verdict, null, 2)}\n`);
+  else if (verdict.intact) io.stdout(`intact: ${verdict.length} records, head ${verdict.head}${verdict.checkpoint ? `, last checkpoint ${verdict.checkpoint.seq} signed ${verdict.checkpoint.time}` : ', no checkpoint yet'}\n`);
+  else io.stdout(`broken: ${verdict.problem.kind} at record ${verdict.problem.seq}: ${verdict.reason} (${verdict.length} records verified before it)\n`);
+  return verdict.intact ? 0 : 1;
+}
+
+type Query = (sql: string, params?: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+/** Reads the ledger in one repeatable-read snapshot, from Postgres or an embedded PGlite directory. */
+async function withLedgerDatabase<T>(io: CliIo, url: string | undefined, dataDir: string | undefined, work: (q: Query) => Promise<T>): Promise<T> {
+  if (url) {
+    const { Client } = await import('pg');
+    const client = new Client({ connectionString: url, application_name: 'govmesh-audit-verify' });
+    try {
+      await client.connect();
+    } catch (error) {
+      throw new Failure(`cannot connect to the database: ${(error as Error).message}`);
+    }
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const result = await work(async (sql, params) => (await client.query(sql, params)).rows);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      if (error instanceof Failure) throw error;
+      throw new Failure(`cannot read the ledger: ${(error as Error).message}`);
+    } finally {
+      await client.end();
+    }
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const dir = resolve(io.cwd, dataDir!, 'pgdata');
+  let db: InstanceType<typeof PGlite>;
+  try {
+    db = await PGlite.create(dir);
+  } catch (error) {
+    throw new Failure(`cannot open the embedded database in ${dir}: ${(error as Error).message}`);
+  }
+  try {
+    return await work(async (sql, params) => (await db.query<Record<string, unknown>>(sql, params)).rows);
+  } catch (error) {
+    throw new Failure(`cannot read the ledger: ${(error as Error).message}`);
+  } finally {
+    await db.close();
+  }
+}
+
+function evidenceCommand(io: CliIo, args: string[]): number {
+  if (args[0] === '--help' || args[0] === '-h') return help(io, 'evidence');
+  const files: string[] = [];
+  const values = parse('evidence', subcommand('evidence', args), { key: { type: 'string' }, json: { type: 'boolean' } }, files);
+  if (values['help']) return help(io, 'evidence');
+  if (files.length !== 1) throw new UsageError('evidence verify needs exactly one bundle file', 'evidence');
+  const key = publicKeyArgument(io, required(values, 'key', 'evidence'));
+  const verdict = verifyEvidenceBundle(readTextFile(io, files[0], 'the evidence bundle'), key);
+  if (values['json']) {
+    io.stdout(`${JSON.stringify(verdict, null, 2)}\n`);
+  } else if (verdict.valid) {
+    const s = verdict.summary;
+    io.stdout(
+      `valid: run ${verdict.runId}, ${verdict.records} records under ${verdict.checkpoints} signed checkpoint(s), key ${verdict.keyId}\n` +
+        `  ${s.decisions.length} decision(s), ${s.approvals.length} approval event(s), ${s.executions.length} execution(s), ${s.verifications.length} verification(s), ${s.modelCalls.length} model call(s); result: ${String(s.result?.['outcome'] ?? 'none yet')}\n`,
+    );
+  } else {
+    io.stdout(`invalid:\n${verdict.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  }
+  return verdict.valid ? 0 : 1;
+}
+
 const COMMANDS: Record<string, (io: CliIo, args: string[]) => number | Promise<number>> = {
   keygen,
+  audit: auditCommand,
+  evidence: evidenceCommand,
   sign: signCommand,
   verify: verifyCommand,
 };

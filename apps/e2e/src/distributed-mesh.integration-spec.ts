@@ -234,7 +234,7 @@ describe('distributed mesh: seven processes over Kafka and Postgres', () => {
 
     const badKeys = ['bad-json', 's-1', 'u-1', 'o-1'];
     const letters = await expectEventually(() => {
-      // Telemetry also consumes govmesh.intents, so each bad message is dead-lettered by both consumer groups.
+      // Telemetry also reads govmesh.intents but leaves these to policy: one dead letter per bad message.
       const fromPolicy = client.messages(Topics.deadLetters).slice(before).filter((m) => m.headers['govmesh_dlq_consumer_group'] === 'govmesh.policy');
       expect(fromPolicy.map((m) => m.headers['govmesh_dlq_reason_code']).sort()).toEqual(['malformed_json', 'oversized', 'schema_invalid', 'unknown_type']);
       return fromPolicy;

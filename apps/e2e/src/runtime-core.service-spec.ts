@@ -97,7 +97,9 @@ describe('runtime core: no dead-letter loops', () => {
   it('a message with a 200-character key makes exactly one dead letter, which is recorded once', async () => {
     const key = 'k'.repeat(200);
     const intent = h.event(EventTypes.IntentSubmitted, { intentId: `i-${randomUUID()}`, agentId: 'support-assistant', task: 'What is the status of acc-001?' });
-    await h.sendRaw(Topics.intents, JSON.stringify(intent), key);
+    // On govmesh.results telemetry is the only govmesh reader, so the dead letter is its own (on
+    // govmesh.intents it leaves it to policy).
+    await h.sendRaw(Topics.results, JSON.stringify(intent), key);
     await new Promise((r) => setTimeout(r, 300));
     await h.settle();
     const letters = h.published(Topics.deadLetters);

@@ -16,6 +16,7 @@ import { ApprovalDecidedV1, ApprovalRequestedV1, RunCompletedV1 } from './events
 import { AgentChangedV1, ConnectionChangedV1, PolicyActivatedV1 } from './events/registry';
 import { ToolGrantChangedV1, ToolRegisteredV1, VerificationReadCompletedV1, VerificationReadRequestedV1 } from './events/tools';
 import { TimerFiredV1 } from './events/timer';
+import { BehaviourFlaggedV1 } from './events/alerts';
 
 /**
  * The event catalog: every event type of the flow, its data schema and the topic it travels on.
@@ -45,6 +46,7 @@ export const EventTypes = {
   ToolGrantChanged: 'govmesh.toolgrant.changed.v1',
   VerificationReadRequested: 'govmesh.verification.readrequested.v1',
   VerificationReadCompleted: 'govmesh.verification.readcompleted.v1',
+  BehaviourFlagged: 'govmesh.behaviour.flagged.v1',
 } as const;
 
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
@@ -91,6 +93,7 @@ export const EVENT_CATALOG = {
   [EventTypes.ToolGrantChanged]: define(EventTypes.ToolGrantChanged, Topics.registry, ToolGrantChangedV1, 'A tool was granted to an agent version (with argument constraints) or the grant withdrawn.', 'agentId'),
   [EventTypes.VerificationReadRequested]: define(EventTypes.VerificationReadRequested, Topics.toolCommands, VerificationReadRequestedV1, 'The verifier asks the gateway, under its own signed identity, to read the system of record with a read tool for one check.'),
   [EventTypes.VerificationReadCompleted]: define(EventTypes.VerificationReadCompleted, Topics.verifyCommands, VerificationReadCompletedV1, 'The gateway answers a verification read: the record as the system holds it, or why it could not be read.'),
+  [EventTypes.BehaviourFlagged]: define(EventTypes.BehaviourFlagged, Topics.alerts, BehaviourFlaggedV1, 'An agent acted unlike its behaviour baseline: a first-seen tool, an unseen egress destination, a cost outlier, or a deny or escalation rate far above its usual one.'),
 } as const;
 
 type Catalog = typeof EVENT_CATALOG;

@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats';
 import { EVENT_CATALOG, isKnownEventType, type EventType } from './catalog';
 import { CloudEventEnvelope, type GovmeshEvent } from './envelope';
 import { Topics } from './topics';
+import { isStorableText, showUnstorable } from './storable-text';
 
 /** Default ceiling for one message; larger ones are dead-lettered as `oversized`. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
@@ -49,7 +50,7 @@ export interface Rejection {
   message: string;
 }
 
-export type DecodeResult = { ok: true; event: GovmeshEvent } | { ok: false; rejection: Rejection };
+export type DecodeResult = { ok: true; event: GovmeshEvent; unstorableAt?: string } | { ok: false; rejection: Rejection };
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 addFormats(ajv);
@@ -74,14 +75,20 @@ export interface DecodeOptions {
   maxBytes?: number;
   /** The message key, checked against MAX_KEY_LENGTH when given. */
   key?: string | null;
+  /**
+   * Accept an event whose text Postgres cannot store as is (`unstorable_text`): the caller escapes
+   * or refuses it itself. The result then names where that text is (`unstorableAt`).
+   */
+  allowUnstorableText?: boolean;
 }
 
 /**
- * Postgres text and jsonb cannot hold U+0000, so an event carrying it could be accepted and then
- * never stored. Null when the value has none; otherwise the JSON path of the first one.
+ * Postgres text and jsonb cannot hold U+0000, and jsonb refuses an unpaired surrogate, so an event
+ * carrying either could be accepted and then never stored. Null when the value has none; otherwise
+ * the JSON path of the first one (its own bad characters shown as `\uXXXX`).
  */
 export function findUnstorableText(value: unknown, path = ''): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path || '/' : null;
+  if (typeof value === 'string') return isStorableText(value) ? null : path || '/';
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const found = findUnstorableText(value[i], `${path}/${i}`);
@@ -91,11 +98,16 @@ export function findUnstorableText(value: unknown, path = ''): string | null {
   }
   if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      const found = k.includes('\u0000') ? `${path}/${k}` : findUnstorableText(v, `${path}/${k}`);
+      const found = isStorableText(k) ? findUnstorableText(v, `${path}/${k}`) : `${path}/${showUnstorable(k)}`;
       if (found) return found;
     }
   }
   return null;
+}
+
+/** The reason an event with unstorable text is refused with, naming where it is. */
+export function unstorableTextRejection(where: string): Rejection {
+  return { code: 'unstorable_text', message: `text at ${where.length > 300 ? `${where.slice(0, 300)}…` : where} contains U+0000 (a NUL character) or an unpaired surrogate, which cannot be stored` };
 }
 
 /** Validates a data payload against the schema of its event type. */
@@ -141,10 +153,12 @@ export function decodeEvent(value: Buffer | null, options: DecodeOptions = {}): 
   }
   const invalid = validateEventData(envelope.type, envelope.data);
   if (invalid) return { ok: false, rejection: invalid };
-  // Cheap test first: a NUL can only arrive escaped (raw control characters are not valid JSON).
-  if (text.includes('\\u0000')) {
+  // Cheap test first: a NUL or a lone surrogate can only arrive escaped (raw control characters are
+  // not valid JSON, and UTF-8 decoding never yields a surrogate).
+  if (/\\u(0000|[dD][89a-fA-F])/.test(text)) {
     const where = findUnstorableText(parsed);
-    if (where) return { ok: false, rejection: { code: 'unstorable_text', message: `text at ${where} contains U+0000, which cannot be stored` } };
+    if (where && options.allowUnstorableText) return { ok: true, event: envelope as GovmeshEvent, unstorableAt: where };
+    if (where) return { ok: false, rejection: unstorableTextRejection(where) };
   }
   return { ok: true, event: envelope as GovmeshEvent };
 }

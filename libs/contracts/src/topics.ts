@@ -27,6 +27,7 @@ export const Topics = {
   results: 'govmesh.results',
   timers: 'govmesh.timers',
   registry: 'govmesh.registry',
+  alerts: 'govmesh.alerts',
   deadLetters: 'govmesh.dlq',
 } as const;
 
@@ -48,6 +49,7 @@ export const TOPIC_REGISTRY: readonly TopicSpec[] = [
   { name: Topics.results, key: 'runId', partitions: RUN_PARTITIONS, producers: ['orchestrator'], consumers: ['agent producers', 'telemetry'], description: 'One final result per run.' },
   { name: Topics.timers, key: 'runId', partitions: RUN_PARTITIONS, producers: ['orchestrator'], consumers: ['orchestrator', 'telemetry'], description: 'Durable timers that came due (run deadlines, step timeouts, retries, waits, approval expiry and SLA escalation), fired once through the outbox of the service that set them.' },
   { name: Topics.registry, key: 'entityId', partitions: 3, producers: ['policy', 'tool-gateway'], consumers: ['orchestrator', 'policy', 'model-router', 'telemetry', 'tool-gateway', 'verifier'], description: 'Registry changes (agents, policy activations, connections, tools and tool grants), keyed by the entity id, audited like run events.' },
+  { name: Topics.alerts, key: 'runId', partitions: RUN_PARTITIONS, producers: ['telemetry'], consumers: ['telemetry', 'operators'], description: "Alerts telemetry raises about a run: an agent acting unlike its behaviour baseline." },
   { name: Topics.deadLetters, key: 'none', partitions: 3, producers: ['every consumer'], consumers: ['telemetry', 'operators'], description: 'Rejected messages: the original bytes and headers plus the reason.' },
 ];
 

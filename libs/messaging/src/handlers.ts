@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { EventType, GovmeshEvent } from '@govmesh/contracts';
+import type { EventType, GovmeshEvent, Rejection } from '@govmesh/contracts';
 import type { IncomingMessage } from './transport';
 import type { UnitOfWork } from './unit-of-work';
 
@@ -7,6 +7,8 @@ import type { UnitOfWork } from './unit-of-work';
 export interface Consumed<T extends EventType = EventType> {
   event: GovmeshEvent<T>;
   message: IncomingMessage;
+  /** Where the event holds text Postgres cannot store as is; only for a handler that `acceptsUnstorableText`. */
+  unstorableAt?: string;
 }
 
 /**
@@ -20,20 +22,39 @@ export interface BatchEventHandler<T extends EventType = EventType> {
 /** Handles raw messages of a topic that is not decoded (the dead-letter topic). */
 export interface RawMessageHandler {
   handleRaw(messages: readonly IncomingMessage[], uow: UnitOfWork): Promise<void>;
+  /**
+   * Keeps, with its reason, a message `handleRaw` kept failing on, in its own transaction. Only
+   * for the dead-letter topic, where such a message has nowhere else to go: it is never published
+   * to the dead-letter topic again. Without it, the message is only logged and counted.
+   */
+  setAside?(message: IncomingMessage, rejection: Rejection): Promise<void>;
 }
 
-export interface HandlerDeclaration {
+export interface HandlerDeclaration extends HandlerOptions {
   service: string;
   types: readonly EventType[];
   /** Raw topics (not decoded) this handler reads. */
   rawTopics: readonly string[];
-  /** Wait this long for fuller batches (see SubscribeOptions.lingerMs). */
-  lingerMs?: number;
 }
 
 export interface HandlerOptions {
   /** Trade latency for larger batches: wait up to this long for more messages. */
   lingerMs?: number;
+  /**
+   * Types this handler takes even when their text cannot be stored in Postgres as is (U+0000, an
+   * unpaired surrogate): it escapes or refuses such events itself (`Consumed.unstorableAt` says
+   * where the text is). Other handlers never see them; with none taking the type, the event is
+   * dead-lettered as `unstorable_text`.
+   */
+  acceptsUnstorableText?: readonly EventType[];
+  /**
+   * Topics this handler only observes (the audit ledger): another service consumes them and
+   * dead-letters what cannot be decoded there, so this service's consumer does not dead-letter it
+   * again (whichever of its handlers says so): it counts it in
+   * `govmesh_rejections_left_to_owner_total` and goes on. Its own handlers' failures are still
+   * dead-lettered.
+   */
+  deadLetteredElsewhere?: readonly string[];
 }
 
 export interface HandlerRegistration extends HandlerDeclaration {

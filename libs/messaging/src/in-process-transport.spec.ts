@@ -180,6 +180,31 @@ describe('InProcessTransport', () => {
     await until(() => received.length === 12);
     expect(new Set(received.map((m) => m.partition)).size).toBe(6);
   });
+
+  it('reports a group\'s lag per topic: what was published to it and not handled yet, back to 0 once handled', async () => {
+    const OTHER = 'govmesh.test.other';
+    await transport.ensureTopics([{ name: TOPIC, partitions: 2 }, { name: OTHER, partitions: 1 }]);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const received = await collect('verifier', [TOPIC, OTHER], () => gate);
+    await collect('telemetry', [OTHER]);
+    await transport.publish([message('a', '1'), message('b', '2'), message('c', '3'), message('a', '4', OTHER)]);
+    await sleep(10);
+    expect(await transport.consumerLag('verifier', [TOPIC, OTHER])).toEqual([
+      { topic: TOPIC, lag: 3 },
+      { topic: OTHER, lag: 1 },
+    ]);
+    // Another group's progress is its own.
+    expect(await transport.consumerLag('telemetry', [OTHER])).toEqual([{ topic: OTHER, lag: 0 }]);
+    expect(await transport.consumerLag('no-such-group', [TOPIC])).toEqual([{ topic: TOPIC, lag: 0 }]);
+    release();
+    await until(() => received.length === 4);
+    await until(() => transport.idle());
+    expect(await transport.consumerLag('verifier', [TOPIC, OTHER])).toEqual([
+      { topic: TOPIC, lag: 0 },
+      { topic: OTHER, lag: 0 },
+    ]);
+  });
 });
 
 describe('InProcessTransport consumer groups', () => {

@@ -1,4 +1,4 @@
-import { PermanentPublishError, partitionForKey, type IncomingMessage, type OutgoingMessage, type SubscribeOptions, type Subscription, type TopicToProvision, type Transport } from './transport';
+import { PermanentPublishError, partitionForKey, type ConsumerLag, type IncomingMessage, type OutgoingMessage, type SubscribeOptions, type Subscription, type TopicToProvision, type Transport } from './transport';
 
 interface PartitionQueue {
   topic: string;
@@ -86,6 +86,12 @@ export class InProcessTransport implements Transport {
         if (index >= 0) this.groups.splice(index, 1);
       },
     };
+  }
+
+  /** Messages published to the group's topics and not handled yet. */
+  async consumerLag(groupId: string, topics: readonly string[]): Promise<ConsumerLag[]> {
+    const group = this.groups.find((g) => g.options.groupId === groupId);
+    return topics.map((topic) => ({ topic, lag: group ? [...group.queues.values()].filter((q) => q.topic === topic).reduce((n, q) => n + q.pending.length, 0) : 0 }));
   }
 
   /** True when every consumer group has handled everything published so far. */

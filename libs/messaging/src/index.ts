@@ -10,3 +10,4 @@ export * from './handlers';
 export * from './timers';
 export * from './effects';
 export * from './wakeable-loop';
+export * from './retention';

@@ -1,5 +1,5 @@
-import { Kafka, logLevel, type Consumer, type IHeaders, type Producer } from 'kafkajs';
-import { PermanentPublishError, type IncomingMessage, MessagingLogger, OutgoingMessage, SubscribeOptions, Subscription, TopicToProvision, Transport } from './transport';
+import { Kafka, logLevel, type Admin, type Consumer, type IHeaders, type Producer } from 'kafkajs';
+import { PermanentPublishError, type ConsumerLag, type IncomingMessage, MessagingLogger, OutgoingMessage, SubscribeOptions, Subscription, TopicToProvision, Transport } from './transport';
 
 export interface KafkaTransportOptions {
   brokers: string[];
@@ -41,6 +41,8 @@ export class KafkaTransport implements Transport {
   private readonly kafka: Kafka;
   private producer?: Producer;
   private readonly consumers = new Set<Consumer>();
+  /** Connected on the first lag reading and kept: one connection, not one per reading. */
+  private lagAdmin?: Promise<Admin>;
 
   constructor(private readonly options: KafkaTransportOptions) {
     const log = options.logger;
@@ -169,7 +171,38 @@ export class KafkaTransport implements Transport {
     };
   }
 
+  /**
+   * Per topic: the sum over its partitions of the high watermark minus the group's committed
+   * offset (minus the earliest offset still kept where the group committed nothing yet).
+   */
+  async consumerLag(groupId: string, topics: readonly string[]): Promise<ConsumerLag[]> {
+    this.lagAdmin ??= (async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      return admin;
+    })().catch((err) => {
+      this.lagAdmin = undefined;
+      throw err;
+    });
+    const admin = await this.lagAdmin;
+    const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
+    return Promise.all(
+      topics.map(async (topic) => {
+        const marks = await admin.fetchTopicOffsets(topic);
+        const offsets = new Map((committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+        const lag = marks.reduce((sum, m) => {
+          const done = offsets.get(m.partition) ?? -1;
+          return sum + Math.max(0, Number(m.high) - (done >= 0 ? done : Number(m.low)));
+        }, 0);
+        return { topic, lag };
+      }),
+    );
+  }
+
   async close(): Promise<void> {
+    const admin = this.lagAdmin;
+    this.lagAdmin = undefined;
+    if (admin) await admin.then((a) => a.disconnect()).catch(() => undefined);
     for (const c of [...this.consumers]) await c.disconnect().catch(() => undefined);
     this.consumers.clear();
     await this.producer?.disconnect().catch(() => undefined);

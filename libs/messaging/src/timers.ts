@@ -77,6 +77,18 @@ export class TimerStore {
     return events;
   }
 
+  /** Sets the backlog gauge: timers past due and not fired yet (they should fire within a pass), and those still ahead. */
+  async refreshBacklog(now = new Date()): Promise<void> {
+    const { schema, dataSource, service, metrics } = this.options;
+    const [counts] = await queryRows<{ due: number; scheduled: number }>(
+      dataSource.manager,
+      `SELECT count(*) FILTER (WHERE due_at <= $1)::int AS due, count(*) FILTER (WHERE due_at > $1)::int AS scheduled FROM "${schema}"."timers" WHERE fired_at IS NULL`,
+      [now.toISOString()],
+    );
+    metrics.timersPending.set({ service, state: 'due' }, Number(counts?.due ?? 0));
+    metrics.timersPending.set({ service, state: 'scheduled' }, Number(counts?.scheduled ?? 0));
+  }
+
   /** Forces a look at the table on the next pass (at start, and for timers other instances set). */
   refresh(): void {
     this.nextDueAt = 0;

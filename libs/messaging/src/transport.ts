@@ -69,7 +69,17 @@ export interface Transport {
   /** The error as a permanent refusal of the message(s) sent, or null when retrying may help. */
   permanentPublishError(err: unknown): PermanentPublishError | null;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /**
+   * What a consumer group has yet to process on each of the topics: the high watermark minus its
+   * committed offset, summed over the topic's partitions.
+   */
+  consumerLag(groupId: string, topics: readonly string[]): Promise<ConsumerLag[]>;
   close(): Promise<void>;
+}
+
+export interface ConsumerLag {
+  topic: string;
+  lag: number;
 }
 
 export interface MessagingLogger {

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { createEvent, eventKey, isRunScoped, validateEventData, type EventData, type EventType, type GovmeshEvent } from '@govmesh/contracts';
-import { childTraceparent } from '@govmesh/observability';
+import { activeTraceparent, childTraceparent, contextOfTraceparent } from '@govmesh/observability';
+import { context, trace, type Context, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import type { Rejection } from '@govmesh/contracts';
 import { appendMessagesToOutbox, appendToOutbox } from './outbox';
@@ -66,6 +67,8 @@ export class UnitOfWork {
   consumerGroup?: string;
   /** Consumed messages a handler refused, as dead letters to publish with this transaction. */
   readonly refused: Array<{ message: OutgoingMessage; rejection: Rejection; topic: string }> = [];
+  /** Set by the consumer: the span recording the handling of each consumed event, by event id. */
+  private readonly eventSpans = new Map<string, { span: Span; traceparent: string }>();
 
   constructor(
     readonly manager: EntityManager,
@@ -90,11 +93,46 @@ export class UnitOfWork {
       subject: options.subject ?? key,
       correlationId,
       causationId: cause?.id,
-      traceparent: childTraceparent(cause?.traceparent ?? options.traceparent),
+      traceparent: this.traceparentFor(cause, options.traceparent),
       extensions: options.extensions,
     });
     this.outgoing.push(event);
     return event;
+  }
+
+  /** Records the span of a consumed event (the consumer does, when tracing is on). */
+  traceConsumed(eventId: string, span: Span, traceparent: string): void {
+    this.eventSpans.set(eventId, { span, traceparent });
+  }
+
+  /**
+   * The `traceparent` of the span recording the handling of `event` here, else the event's own:
+   * what work done later for it (a reserved side effect) continues.
+   */
+  traceparentOf(event: GovmeshEvent): string | undefined {
+    return this.eventSpans.get(event.id)?.traceparent ?? event.traceparent;
+  }
+
+  /**
+   * The trace context of work caused by `cause`: the span this unit of work records for it, else
+   * the active context, else the event's own `traceparent` as a remote parent. Spans a handler
+   * starts for an event (a workflow step, a model call) start from here.
+   */
+  traceContextOf(cause?: GovmeshEvent): Context {
+    const recorded = cause ? this.eventSpans.get(cause.id) : undefined;
+    if (recorded) return trace.setSpan(context.active(), recorded.span);
+    if (trace.getSpan(context.active())) return context.active();
+    return contextOfTraceparent(cause?.traceparent, context.active());
+  }
+
+  /**
+   * What an emitted event names as its parent: the span the handler made active (a workflow step,
+   * a tool call, a review decision), else the span recording its cause's handling, so the next
+   * service's span is a child of a span that exists. With tracing off there is neither, and the
+   * event gets a new span id under its cause's trace, as before.
+   */
+  private traceparentFor(cause: GovmeshEvent | undefined, explicit: string | undefined): string {
+    return activeTraceparent() ?? (cause ? this.eventSpans.get(cause.id)?.traceparent : undefined) ?? childTraceparent(cause?.traceparent ?? explicit);
   }
 
   /**

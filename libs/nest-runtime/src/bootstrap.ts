@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { Logger, Module, type LogLevel, type Type } from '@nestjs/common';
+import { Injectable, Logger, Module, type LogLevel, type OnApplicationShutdown, type Type } from '@nestjs/common';
 import { ModulesContainer, NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
-import { GovmeshMetrics } from '@govmesh/observability';
+import { GovmeshMetrics, shutdownTracing, startTracing } from '@govmesh/observability';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RuntimeModule } from './runtime.module';
 import { IdentityModule } from './auth/identity.module';
@@ -27,6 +27,17 @@ export interface BootOptions {
   requireDistributed: boolean;
 }
 
+/**
+ * Flushes the spans not exported yet when the application shuts down, after the consumers stopped
+ * (they stop before application shutdown): nothing when tracing is off.
+ */
+@Injectable()
+export class TracingShutdown implements OnApplicationShutdown {
+  async onApplicationShutdown(): Promise<void> {
+    await shutdownTracing().catch((err: Error) => new Logger('tracing').warn(`flushing spans at shutdown failed: ${err.message}`));
+  }
+}
+
 /** Builds the Nest application for a process: the runtime plus the given service modules. */
 export async function createGovmeshApp(options: BootOptions): Promise<NestExpressApplication> {
   const env = validateEnvironment(process.env);
@@ -36,7 +47,7 @@ export async function createGovmeshApp(options: BootOptions): Promise<NestExpres
         'run `npm start` for the embedded mesh with every service in one process',
     );
   }
-  @Module({ imports: [RuntimeModule.forRoot({ processName: options.processName, defaultPort: options.defaultPort }), IdentityModule, ...options.modules] })
+  @Module({ imports: [RuntimeModule.forRoot({ processName: options.processName, defaultPort: options.defaultPort }), IdentityModule, ...options.modules], providers: [TracingShutdown] })
   class GovmeshAppModule {}
   const level = (env['LOG_LEVEL'] as GovmeshConfig['logLevel']) ?? 'info';
   // No form or plain-text parsers: a body any web page can send cross-site never reaches a
@@ -81,6 +92,11 @@ export async function bootstrapGovmesh(options: BootOptions): Promise<NestExpres
   const logger = new Logger(options.processName);
   installProcessGuards(options.processName, { stallExitMs: Number(process.env['GOVMESH_STALL_EXIT_MS'] ?? 30000) });
   try {
+    // Traces are on only with an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); started before the
+    // services so that their first events are traced too.
+    validateEnvironment(process.env);
+    const tracing = await startTracing(options.processName);
+    if (tracing) logger.log(`exporting traces as ${tracing.serviceName} to ${tracing.endpoint} (${tracing.protocol})`);
     const app = await createGovmeshApp(options);
     const config = app.get<GovmeshConfig>(GOVMESH_CONFIG);
     await app.listen(config.port, config.host);

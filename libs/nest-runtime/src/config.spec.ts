@@ -108,6 +108,9 @@ describe('toGovmeshConfig', () => {
       agentRateBurst: 1000,
       reviewerWebhooks: {},
       slaWarningFraction: 0.8,
+      auditCheckpoint: { intervalMs: 60000, maxRecords: 10000, sink: undefined, sinkToken: undefined },
+      baseline: { windowDays: 30, minRuns: 20, costSigma: 3, recentRuns: 20, rateMinCount: 5 },
+      retention: { inboxDays: 30, deadLetterDays: 90, runTimelineDays: 90, intervalMinutes: 60 },
     });
   });
 

@@ -64,6 +64,28 @@ export function parseConnectionKeys(value: unknown): ConnectionMasterKey[] {
 }
 
 /**
+ * The shortest inbox retention, in days. An event id must stay in a consumer's inbox as long as the
+ * same event can be delivered again, or the redelivery would be handled twice. Redeliveries come
+ * from (a) a consumer group re-reading a topic: groups start from the earliest retained offset
+ * (`fromBeginning`), so a group whose committed offsets were lost or expired (Kafka's default
+ * `offsets.retention.minutes` is 7 days) re-reads everything the topic still holds, up to its
+ * `retention.ms` (Kafka's default: 7 days); and (b) the outbox relay publishing again after a crash
+ * between the publish and the deletion of its rows, at the producer's next start. An inbox row is
+ * written when the event is consumed, after it was produced, so keeping it one day longer than the
+ * topics keep messages covers (a) with margin for clock skew; (b) is covered unless a producer stays
+ * down for longer than the retention itself. Topics kept longer than 7 days need a longer inbox
+ * retention than this minimum: set it above your `retention.ms`.
+ */
+export const INBOX_RETENTION_MIN_DAYS = 8;
+
+/** Refuses an inbox retention shorter than a redelivery can come (0 keeps ids forever). */
+export function checkInboxRetention(days: number): void {
+  if (days !== 0 && days < INBOX_RETENTION_MIN_DAYS) {
+    throw new Error(`an inbox retention of ${days} day(s) is shorter than a redelivery can come (a consumer group re-reads up to the topics' 7-day retention): use 0 (keep forever) or at least ${INBOX_RETENTION_MIN_DAYS}`);
+  }
+}
+
+/**
  * Every environment variable govmesh reads, validated at boot. The README's configuration table
  * documents the same list; `config.spec.ts` checks that the two agree.
  */
@@ -86,6 +108,15 @@ export const CONFIG_SCHEMA = Joi.object({
   GOVMESH_VERIFIER_PUBLIC_KEY: Joi.string().max(4096).description('Tool gateway: the public key of the verifier signing key; required distributed'),
   GOVMESH_GATEWAY_SIGNING_KEY: Joi.string().max(4096).description("Tool gateway: Ed25519 private key that signs its answers to the verifier's reads; required distributed"),
   GOVMESH_GATEWAY_PUBLIC_KEY: Joi.string().max(4096).description('Verifier: the public key of the gateway signing key; required distributed'),
+  GOVMESH_AUDIT_SIGNING_KEY: Joi.string().max(4096).description("Telemetry: Ed25519 private key that signs the audit ledger's checkpoints and evidence bundles; required distributed"),
+  GOVMESH_AUDIT_PUBLIC_KEY: Joi.string().max(4096).description('Telemetry and auditors: the public key of the audit signing key; telemetry refuses to start when it does not match'),
+  GOVMESH_AUDIT_CHECKPOINT_INTERVAL_MS: Joi.number().integer().min(1000).max(86400000).default(60000).description("Telemetry: how often the audit ledger's head is checkpointed and signed, when records were added"),
+  GOVMESH_AUDIT_CHECKPOINT_MAX_RECORDS: Joi.number().integer().min(1).max(1000000).default(10000).description('Telemetry: the most records one checkpoint covers (its Merkle tree); a longer stretch gets several'),
+  GOVMESH_AUDIT_CHECKPOINT_SINK: Joi.string()
+    .max(2048)
+    .pattern(/^(file:\/\/\/|https?:\/\/)/, 'file:///path or http(s):// URL')
+    .description('Telemetry: where each signed checkpoint is also written, outside the database: file:///path/checkpoints.jsonl (one JSON line each) or an http(s) URL (POST)'),
+  GOVMESH_AUDIT_CHECKPOINT_SINK_TOKEN: Joi.string().max(4096).description('Telemetry: bearer token sent with each checkpoint to an http(s) sink (a secret)'),
   GOVMESH_BOOTSTRAP_OPERATOR_KEY: Joi.string().pattern(/^gm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/).description('An operator API key installed at start (`npx govmesh keygen --service` makes one); embedded mode generates its own'),
   GOVMESH_OIDC_ISSUER: Joi.string().uri().description('OIDC issuer whose bearer JWTs are accepted (with GOVMESH_OIDC_JWKS_URL)'),
   GOVMESH_OIDC_JWKS_URL: Joi.string().uri({ scheme: ['http', 'https'] }).description("The issuer's JWKS URL"),
@@ -128,6 +159,41 @@ export const CONFIG_SCHEMA = Joi.object({
   GOVMESH_BREAKER_COOLDOWN_MS: Joi.number().integer().min(100).max(3600000).default(30000).description('Tool gateway: how long an open breaker refuses calls before it lets one trial call through'),
   GOVMESH_AGENT_RATE_PER_MINUTE: Joi.number().integer().min(0).max(100000000).default(30000).description("Tool gateway: refill rate of every agent's token bucket over all its tool calls (0: no per-agent limit)"),
   GOVMESH_AGENT_RATE_BURST: Joi.number().integer().min(1).max(10000000).default(1000).description("Tool gateway: capacity of every agent's token bucket"),
+  // OpenTelemetry's own variables, read by its SDK: checked here so a typo stops the process with its name.
+  OTEL_EXPORTER_OTLP_ENDPOINT: Joi.string().allow('').uri({ scheme: ['http', 'https'] }).description('Traces are exported over OTLP only when this (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set: the collector base URL, /v1/traces is appended'),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Joi.string().allow('').uri({ scheme: ['http', 'https'] }).description('The full URL traces are sent to; wins over OTEL_EXPORTER_OTLP_ENDPOINT'),
+  OTEL_EXPORTER_OTLP_HEADERS: Joi.string()
+    .allow('')
+    .max(8192)
+    .pattern(/^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/)
+    // The value is a credential more often than not: the message never quotes it.
+    .messages({ 'string.pattern.base': '"OTEL_EXPORTER_OTLP_HEADERS" must be key=value pairs separated by commas' })
+    .description('Headers of every OTLP export request, key=value comma-separated (an API key: a secret, never logged)'),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: Joi.string().allow('').valid('http/protobuf', 'http/json', 'grpc').description('OTLP encoding of traces (default http/protobuf)'),
+  OTEL_SERVICE_NAME: Joi.string().allow('').max(255).description('service.name of the spans (default govmesh-<service>, govmesh for the embedded mesh)'),
+  OTEL_TRACES_SAMPLER: Joi.string()
+    .allow('')
+    .valid('always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio')
+    .description('Which traces are recorded (default parentbased_always_on: a trace started by a sampled caller is recorded)'),
+  OTEL_TRACES_SAMPLER_ARG: Joi.number().allow('').min(0).max(1).description('The ratio of the traceidratio samplers'),
+  GOVMESH_BASELINE_WINDOW_DAYS: Joi.number().integer().min(1).max(365).default(30).description("Telemetry: the window of each agent's behaviour baseline (tools, egress destinations, cost per run, deny and escalation rates)"),
+  GOVMESH_BASELINE_MIN_RUNS: Joi.number().integer().min(1).max(100000).default(20).description('Telemetry: completed runs an agent needs in the window before its behaviour is flagged (the warm-up)'),
+  GOVMESH_BASELINE_COST_SIGMA: Joi.number().min(1).max(20).default(3).description("Telemetry: a run costing more than the mean of the agent's runs plus this many standard deviations is a cost outlier"),
+  GOVMESH_BASELINE_RECENT_RUNS: Joi.number().integer().min(5).max(10000).default(20).description("Telemetry: the agent's latest completed runs whose deny and escalation rates are compared with its baseline"),
+  GOVMESH_BASELINE_RATE_MIN_COUNT: Joi.number().integer().min(1).max(10000).default(5).description('Telemetry: denied (escalated) runs among the recent runs before a deny (escalation) rate can be flagged'),
+  GOVMESH_RETENTION_INBOX_DAYS: Joi.number()
+    .integer()
+    .min(0)
+    .max(3650)
+    .default(30)
+    .custom((value: number) => {
+      checkInboxRetention(value);
+      return value;
+    })
+    .description(`Every service: processed event ids are kept this many days (0: forever; at least ${INBOX_RETENTION_MIN_DAYS}, longer than a redelivery is possible)`),
+  GOVMESH_RETENTION_DEAD_LETTERS_DAYS: Joi.number().integer().min(0).max(36500).default(90).description("Telemetry: dead letters (with their original bytes) are kept this many days (0: forever); the audit ledger's record of each is never pruned"),
+  GOVMESH_RETENTION_RUN_TIMELINE_DAYS: Joi.number().integer().min(0).max(36500).default(90).description("Orchestrator: the timeline of a run that ended more than this many days ago is deleted (0: forever); the audit ledger's is never pruned"),
+  GOVMESH_RETENTION_INTERVAL_MINUTES: Joi.number().integer().min(1).max(1440).default(60).description('How often each service runs its retention jobs'),
 })
   .and('KAFKA_BROKERS', 'DATABASE_URL')
   .and('GOVMESH_OIDC_ISSUER', 'GOVMESH_OIDC_JWKS_URL', 'GOVMESH_OIDC_AUDIENCE')
@@ -148,7 +214,7 @@ export interface GovmeshConfig {
   databasePoolSize: number;
   dataDir: string;
   /** Key material as configured; embedded mode fills what is missing (see ServiceKeys). */
-  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string; verifierSigning?: string; verifierPublic?: string; gatewaySigning?: string; gatewayPublic?: string; connection?: string };
+  keys: { grantSigning?: string; grantPublic?: string; ingressSigning?: string; ingressPublic?: string; verifierSigning?: string; verifierPublic?: string; gatewaySigning?: string; gatewayPublic?: string; auditSigning?: string; auditPublic?: string; connection?: string };
   bootstrapOperatorKey?: string;
   oidc?: { issuer: string; jwksUrl: string; audience: string; rolesClaim: string; groupsClaim: string; agentClaim: string };
   metricsToken?: string;
@@ -170,8 +236,14 @@ export interface GovmeshConfig {
   agentRateBurst: number;
   /** Reviewer group → incoming webhook URL (a secret: never log it). */
   reviewerWebhooks: Record<string, string>;
+  /** Signed checkpoints of the audit ledger: how often, how many records each at most, and the optional sink outside the database. */
+  auditCheckpoint: { intervalMs: number; maxRecords: number; sink?: string; sinkToken?: string };
   /** The fraction of a review SLA after which an `sla_near` notification goes out. */
   slaWarningFraction: number;
+  /** Telemetry's behaviour baselines per agent. */
+  baseline: { windowDays: number; minRuns: number; costSigma: number; recentRuns: number; rateMinCount: number };
+  /** Retention of each store in days (0: forever) and how often the jobs run. */
+  retention: { inboxDays: number; deadLetterDays: number; runTimelineDays: number; intervalMinutes: number };
 }
 
 /** Turns validated variables into the typed config. Services check the keys they need at start. */
@@ -207,6 +279,8 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
       verifierPublic: str('GOVMESH_VERIFIER_PUBLIC_KEY'),
       gatewaySigning: str('GOVMESH_GATEWAY_SIGNING_KEY'),
       gatewayPublic: str('GOVMESH_GATEWAY_PUBLIC_KEY'),
+      auditSigning: str('GOVMESH_AUDIT_SIGNING_KEY'),
+      auditPublic: str('GOVMESH_AUDIT_PUBLIC_KEY'),
       connection: str('GOVMESH_CONNECTION_KEYS'),
     },
     bootstrapOperatorKey: str('GOVMESH_BOOTSTRAP_OPERATOR_KEY'),
@@ -235,7 +309,26 @@ export function toGovmeshConfig(env: Record<string, unknown>, processName: strin
     agentRatePerMinute: env['GOVMESH_AGENT_RATE_PER_MINUTE'] as number,
     agentRateBurst: env['GOVMESH_AGENT_RATE_BURST'] as number,
     reviewerWebhooks: parseReviewerWebhooks(env['GOVMESH_REVIEWER_WEBHOOKS']),
+    auditCheckpoint: {
+      intervalMs: (env['GOVMESH_AUDIT_CHECKPOINT_INTERVAL_MS'] as number | undefined) ?? 60000,
+      maxRecords: (env['GOVMESH_AUDIT_CHECKPOINT_MAX_RECORDS'] as number | undefined) ?? 10000,
+      sink: str('GOVMESH_AUDIT_CHECKPOINT_SINK'),
+      sinkToken: str('GOVMESH_AUDIT_CHECKPOINT_SINK_TOKEN'),
+    },
     slaWarningFraction: (env['GOVMESH_SLA_WARNING_FRACTION'] as number | undefined) ?? 0.8,
+    baseline: {
+      windowDays: (env['GOVMESH_BASELINE_WINDOW_DAYS'] as number | undefined) ?? 30,
+      minRuns: (env['GOVMESH_BASELINE_MIN_RUNS'] as number | undefined) ?? 20,
+      costSigma: (env['GOVMESH_BASELINE_COST_SIGMA'] as number | undefined) ?? 3,
+      recentRuns: (env['GOVMESH_BASELINE_RECENT_RUNS'] as number | undefined) ?? 20,
+      rateMinCount: (env['GOVMESH_BASELINE_RATE_MIN_COUNT'] as number | undefined) ?? 5,
+    },
+    retention: {
+      inboxDays: (env['GOVMESH_RETENTION_INBOX_DAYS'] as number | undefined) ?? 30,
+      deadLetterDays: (env['GOVMESH_RETENTION_DEAD_LETTERS_DAYS'] as number | undefined) ?? 90,
+      runTimelineDays: (env['GOVMESH_RETENTION_RUN_TIMELINE_DAYS'] as number | undefined) ?? 90,
+      intervalMinutes: (env['GOVMESH_RETENTION_INTERVAL_MINUTES'] as number | undefined) ?? 60,
+    },
   };
 }
 

@@ -56,15 +56,15 @@ describe('ServiceKeys', () => {
     expect(() => keysFor({ ...DISTRIBUTED, GOVMESH_VERIFIER_PUBLIC_KEY: 'not-a-key' }).publicKey('verifier')).toThrow(/"GOVMESH_VERIFIER_PUBLIC_KEY" is not a usable Ed25519 key/);
   });
 
-  it('embedded, generates the four pairs into the data directory with mode 0600 and reads them back', () => {
+  it('embedded, generates the five pairs into the data directory with mode 0600 and reads them back', () => {
     const first = keysFor({ GOVMESH_DATA_DIR: dir });
     const verifierPublic = published(first, 'verifier');
     const file = join(dir, SERVICE_KEYS_FILE);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-    expect(Object.keys(stored).sort()).toEqual(['gateway', 'grant', 'ingress', 'verifier']);
+    expect(Object.keys(stored).sort()).toEqual(['audit', 'gateway', 'grant', 'ingress', 'verifier']);
     expect(publicKeyOf(stored['verifier']!)).toBe(verifierPublic);
-    expect(new Set(Object.values(stored)).size).toBe(4);
+    expect(new Set(Object.values(stored)).size).toBe(5);
 
     const again = keysFor({ GOVMESH_DATA_DIR: dir });
     expect(published(again, 'verifier')).toBe(verifierPublic);

@@ -8,15 +8,16 @@ import type { GovmeshConfig } from './config';
 
 export const SERVICE_KEYS_FILE = 'service-keys.json';
 
-type Pair = 'grant' | 'ingress' | 'verifier' | 'gateway';
+type Pair = 'grant' | 'ingress' | 'verifier' | 'gateway' | 'audit';
 
-const PAIRS: readonly Pair[] = ['grant', 'ingress', 'verifier', 'gateway'];
+const PAIRS: readonly Pair[] = ['grant', 'ingress', 'verifier', 'gateway', 'audit'];
 
 const VARIABLES: Record<Pair, { signing: string; public: string; signer: string; verifier: string }> = {
   grant: { signing: 'GOVMESH_GRANT_SIGNING_KEY', public: 'GOVMESH_GRANT_PUBLIC_KEY', signer: 'policy', verifier: 'tool-gateway' },
   ingress: { signing: 'GOVMESH_INGRESS_SIGNING_KEY', public: 'GOVMESH_INGRESS_PUBLIC_KEY', signer: 'orchestrator', verifier: 'policy' },
   verifier: { signing: 'GOVMESH_VERIFIER_SIGNING_KEY', public: 'GOVMESH_VERIFIER_PUBLIC_KEY', signer: 'verifier', verifier: 'tool-gateway' },
   gateway: { signing: 'GOVMESH_GATEWAY_SIGNING_KEY', public: 'GOVMESH_GATEWAY_PUBLIC_KEY', signer: 'tool-gateway', verifier: 'verifier' },
+  audit: { signing: 'GOVMESH_AUDIT_SIGNING_KEY', public: 'GOVMESH_AUDIT_PUBLIC_KEY', signer: 'telemetry', verifier: 'auditors' },
 };
 
 /** Where each pair's configured halves sit in `GovmeshConfig.keys`. */
@@ -25,13 +26,15 @@ const CONFIGURED: Record<Pair, { signing: keyof GovmeshConfig['keys']; public: k
   ingress: { signing: 'ingressSigning', public: 'ingressPublic' },
   verifier: { signing: 'verifierSigning', public: 'verifierPublic' },
   gateway: { signing: 'gatewaySigning', public: 'gatewayPublic' },
+  audit: { signing: 'auditSigning', public: 'auditPublic' },
 };
 
 /**
  * The services' own Ed25519 keys: policy signs action grants (the tool gateway holds only the
  * public key), the HTTP ingress attests intents it authenticated (policy holds only the public
  * key), the verifier signs its read requests (the tool gateway holds only the public key) and the
- * tool gateway signs its answers to them (the verifier holds only the public key). No
+ * tool gateway signs its answers to them (the verifier holds only the public key); telemetry signs
+ * the audit ledger's checkpoints and evidence bundles (auditors hold the public key). No
  * key ships with govmesh: distributed processes refuse to start without the keys their services
  * need; embedded mode generates the pairs on first start and keeps them under the data directory
  * (in memory for an in-memory database), adding any pair a file written by an earlier version lacks.

@@ -8,6 +8,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const METRIC_PREFIX = 'govmesh_';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Human decisions take seconds to days. */
+const REVIEW_BUCKETS = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 24 * 3600, 72 * 3600];
 
 export class GovmeshMetrics {
   readonly registry = new Registry();
@@ -42,8 +44,22 @@ export class GovmeshMetrics {
   readonly toolCallsRefused: Counter<'service' | 'tool' | 'reason'>;
   readonly verificationReads: Counter<'service' | 'tool' | 'status'>;
   readonly auditRecords: Counter<'service'>;
+  readonly auditCheckpoints: Counter<'service'>;
+  readonly auditChainLength: Gauge<'service'>;
+  readonly auditCheckpointSinkFailures: Counter<'service' | 'sink'>;
+  readonly auditVerifications: Counter<'service' | 'result'>;
+  readonly policyDecisionLatency: Histogram<'service' | 'subject'>;
+  readonly approvalsPending: Gauge<'service' | 'kind'>;
+  readonly approvalDecisionDuration: Histogram<'service' | 'kind' | 'decision'>;
+  readonly escalations: Counter<'service' | 'reason'>;
+  readonly modelTokens: Counter<'service' | 'model' | 'provider' | 'direction'>;
+  readonly modelCost: Counter<'service' | 'model' | 'provider'>;
+  readonly modelCallDuration: Histogram<'service' | 'model' | 'provider'>;
+  readonly consumerLag: Gauge<'service' | 'topic' | 'group'>;
+  readonly timersPending: Gauge<'service' | 'state'>;
   readonly eventsSkipped: Counter<'service' | 'topic' | 'type'>;
   readonly unrecordedDeadLetters: Counter<'service' | 'reason'>;
+  readonly rejectionsLeftToOwner: Counter<'service' | 'topic' | 'reason'>;
   readonly outboxFailed: Counter<'service' | 'topic' | 'reason'>;
   readonly timersSet: Counter<'service' | 'purpose'>;
   readonly timersFired: Counter<'service' | 'purpose'>;
@@ -55,6 +71,12 @@ export class GovmeshMetrics {
   readonly httpRefusals: Counter<'process' | 'reason'>;
   readonly notifications: Counter<'service' | 'event' | 'outcome'>;
   readonly notificationsPending: Gauge<'service'>;
+  readonly behaviourAnomalies: Counter<'service' | 'agent' | 'kind'>;
+  readonly workflowCases: Counter<'service' | 'workflow' | 'outcome'>;
+  readonly workflowCycleTime: Histogram<'service' | 'workflow'>;
+  readonly workflowOverrides: Counter<'service' | 'workflow'>;
+  readonly workflowEscalations: Counter<'service' | 'workflow'>;
+  readonly retentionDeleted: Counter<'service' | 'store'>;
 
   constructor() {
     const r = [this.registry];
@@ -91,6 +113,7 @@ export class GovmeshMetrics {
     this.verificationReads = new Counter({ name: 'govmesh_verification_reads_total', help: 'Reads the gateway performed (or refused) for the verifier, by tool and status', labelNames: ['service', 'tool', 'status'], registers: r });
     this.eventsSkipped = new Counter({ name: 'govmesh_events_skipped_total', help: 'Valid events of a type this consumer has no handler for, skipped (not dead-lettered)', labelNames: ['service', 'topic', 'type'], registers: r });
     this.unrecordedDeadLetters = new Counter({ name: 'govmesh_dead_letters_unrecorded_total', help: 'Dead letters the dead-letter consumer could not record (never re-dead-lettered)', labelNames: ['service', 'reason'], registers: r });
+    this.rejectionsLeftToOwner = new Counter({ name: 'govmesh_rejections_left_to_owner_total', help: 'Messages an observing consumer (telemetry) could not decode on a topic another service consumes: that service dead-letters them, this one does not again', labelNames: ['service', 'topic', 'reason'], registers: r });
     this.outboxFailed = new Counter({ name: 'govmesh_outbox_failed_total', help: 'Outbox rows the broker refused permanently, moved aside with their reason', labelNames: ['service', 'topic', 'reason'], registers: r });
     this.timersSet = new Counter({ name: 'govmesh_timers_set_total', help: 'Durable timers set', labelNames: ['service', 'purpose'], registers: r });
     this.timersFired = new Counter({ name: 'govmesh_timers_fired_total', help: 'Durable timers fired through the outbox', labelNames: ['service', 'purpose'], registers: r });
@@ -101,8 +124,27 @@ export class GovmeshMetrics {
     this.effectsInFlight = new Gauge({ name: 'govmesh_effects_in_flight', help: 'Side effects being performed now', labelNames: ['service'], registers: r });
     this.httpRefusals = new Counter({ name: 'govmesh_http_requests_refused_total', help: 'HTTP requests refused before reaching a controller, by reason', labelNames: ['process', 'reason'], registers: r });
     this.notifications = new Counter({ name: 'govmesh_notifications_total', help: 'Reviewer notification delivery attempts, by event and outcome (delivered, retry, failed, no_webhook)', labelNames: ['service', 'event', 'outcome'], registers: r });
+    this.behaviourAnomalies = new Counter({ name: 'govmesh_behaviour_anomalies_total', help: 'Alerts raised because an agent acted unlike its behaviour baseline, by agent and kind (first_seen_tool, unseen_egress, cost_outlier, deny_rate, escalation_rate)', labelNames: ['service', 'agent', 'kind'], registers: r });
+    this.workflowCases = new Counter({ name: 'govmesh_workflow_cases_total', help: 'Cases (runs) of a workflow completed, by outcome', labelNames: ['service', 'workflow', 'outcome'], registers: r });
+    this.workflowCycleTime = new Histogram({ name: 'govmesh_workflow_cycle_time_seconds', help: 'Cycle time of a completed case of a workflow, from the run\'s start to its result (human waits included)', labelNames: ['service', 'workflow'], buckets: [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400], registers: r });
+    this.workflowOverrides = new Counter({ name: 'govmesh_workflow_overrides_total', help: "Cases of a workflow in which a human overrode the agent (a reviewer rejected or edited its proposed action or checkpoint, or resolved an escalation by supplying, taking over or aborting), counted once per case", labelNames: ['service', 'workflow'], registers: r });
+    this.workflowEscalations = new Counter({ name: 'govmesh_workflow_escalations_total', help: 'Cases of a workflow escalated to a human (an escalation review item), counted once per case', labelNames: ['service', 'workflow'], registers: r });
+    this.retentionDeleted = new Counter({ name: 'govmesh_retention_deleted_total', help: 'Rows deleted by retention jobs, by store (inbox, dead_letters, run_timeline, baseline state)', labelNames: ['service', 'store'], registers: r });
     this.notificationsPending = new Gauge({ name: 'govmesh_notifications_pending', help: 'Reviewer notifications waiting for delivery (or in flight) at the last pass', labelNames: ['service'], registers: r });
     this.auditRecords = new Counter({ name: 'govmesh_audit_records_total', help: 'Records appended to the audit chain', labelNames: ['service'], registers: r });
+    this.auditCheckpoints = new Counter({ name: 'govmesh_audit_checkpoints_total', help: "Signed checkpoints of the audit ledger's head", labelNames: ['service'], registers: r });
+    this.auditChainLength = new Gauge({ name: 'govmesh_audit_chain_length', help: 'Records in the audit ledger at its newest signed checkpoint', labelNames: ['service'], registers: r });
+    this.auditCheckpointSinkFailures = new Counter({ name: 'govmesh_audit_checkpoint_sink_failures_total', help: 'Checkpoints the external sink (file or HTTP) did not take, retried at the next checkpoint', labelNames: ['service', 'sink'], registers: r });
+    this.auditVerifications = new Counter({ name: 'govmesh_audit_verifications_total', help: 'Audit ledger verifications, by result (intact, broken)', labelNames: ['service', 'result'], registers: r });
+    this.policyDecisionLatency = new Histogram({ name: 'govmesh_policy_decision_latency_seconds', help: 'Time from an intent or proposed action (its event time) to the committed policy decision, by subject (intent, action, approved_action)', labelNames: ['service', 'subject'], buckets: LATENCY_BUCKETS, registers: r });
+    this.approvalsPending = new Gauge({ name: 'govmesh_approvals_pending', help: 'Review items waiting for a human decision, by kind (approval, checkpoint, escalation), refreshed from the database every few seconds', labelNames: ['service', 'kind'], registers: r });
+    this.approvalDecisionDuration = new Histogram({ name: 'govmesh_approval_decision_seconds', help: 'Time from a review item being requested to its decision, by kind and decision (approved, rejected, edited, expired, ...)', labelNames: ['service', 'kind', 'decision'], buckets: REVIEW_BUCKETS, registers: r });
+    this.escalations = new Counter({ name: 'govmesh_escalations_total', help: 'Escalations to a human, by reason: the escalation case (tool_failed, model_low_confidence, verification_mismatch, intent_held, ...) or review_unanswered when a pending review moved up a level', labelNames: ['service', 'reason'], registers: r });
+    this.modelTokens = new Counter({ name: 'govmesh_model_tokens_total', help: 'Model tokens by model, provider and direction (input, output)', labelNames: ['service', 'model', 'provider', 'direction'], registers: r });
+    this.modelCost = new Counter({ name: 'govmesh_model_cost_usd_total', help: "Model spend in US dollars at the model's list price, by model and provider", labelNames: ['service', 'model', 'provider'], registers: r });
+    this.modelCallDuration = new Histogram({ name: 'govmesh_model_call_duration_seconds', help: 'Time one model call took, by model and provider', labelNames: ['service', 'model', 'provider'], buckets: LATENCY_BUCKETS, registers: r });
+    this.consumerLag = new Gauge({ name: 'govmesh_consumer_lag_messages', help: "Messages a consumer group has not yet processed (high watermark minus committed offset, summed over the topic's partitions), refreshed every few seconds", labelNames: ['service', 'topic', 'group'], registers: r });
+    this.timersPending = new Gauge({ name: 'govmesh_timers_pending', help: 'Durable timers not yet fired, by state: due (past their time, not fired yet: the backlog) or scheduled, refreshed every few seconds', labelNames: ['service', 'state'], registers: r });
   }
 }
 

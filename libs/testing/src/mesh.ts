@@ -25,6 +25,8 @@ export interface MeshKeys {
   GOVMESH_VERIFIER_PUBLIC_KEY: string;
   GOVMESH_GATEWAY_SIGNING_KEY: string;
   GOVMESH_GATEWAY_PUBLIC_KEY: string;
+  GOVMESH_AUDIT_SIGNING_KEY: string;
+  GOVMESH_AUDIT_PUBLIC_KEY: string;
   /** The master key the tool gateway encrypts connection secrets under. */
   GOVMESH_CONNECTION_KEYS: string;
   GOVMESH_BOOTSTRAP_OPERATOR_KEY: string;
@@ -35,6 +37,7 @@ export function generateMeshKeys(): MeshKeys {
   const ingress = generateKeyPair();
   const verifier = generateKeyPair();
   const gateway = generateKeyPair();
+  const audit = generateKeyPair();
   return {
     GOVMESH_GRANT_SIGNING_KEY: grant.privateKeySeed,
     GOVMESH_GRANT_PUBLIC_KEY: grant.publicKey,
@@ -44,6 +47,8 @@ export function generateMeshKeys(): MeshKeys {
     GOVMESH_VERIFIER_PUBLIC_KEY: verifier.publicKey,
     GOVMESH_GATEWAY_SIGNING_KEY: gateway.privateKeySeed,
     GOVMESH_GATEWAY_PUBLIC_KEY: gateway.publicKey,
+    GOVMESH_AUDIT_SIGNING_KEY: audit.privateKeySeed,
+    GOVMESH_AUDIT_PUBLIC_KEY: audit.publicKey,
     GOVMESH_CONNECTION_KEYS: `mesh-${randomBytes(4).toString('hex')}:${randomBytes(32).toString('base64')}`,
     GOVMESH_BOOTSTRAP_OPERATOR_KEY: generateApiKey().key,
   };
@@ -52,7 +57,7 @@ export function generateMeshKeys(): MeshKeys {
 /**
  * The keys each process gets, as an operator deploys them: only policy holds the grant signing
  * key, only the orchestrator (the HTTP ingress) the ingress signing key, only the verifier the
- * verifier signing key, only the tool gateway the gateway signing key; every process gets the bootstrap operator key (they share the identity
+ * verifier signing key, only the tool gateway the gateway signing key, only telemetry the audit signing key; every process gets the bootstrap operator key (they share the identity
  * schema).
  */
 export const MESH_APP_KEYS: Record<MeshApp, Array<keyof MeshKeys>> = {
@@ -62,7 +67,7 @@ export const MESH_APP_KEYS: Record<MeshApp, Array<keyof MeshKeys>> = {
   context: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   'tool-gateway': ['GOVMESH_GRANT_PUBLIC_KEY', 'GOVMESH_VERIFIER_PUBLIC_KEY', 'GOVMESH_GATEWAY_SIGNING_KEY', 'GOVMESH_CONNECTION_KEYS', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
   verifier: ['GOVMESH_VERIFIER_SIGNING_KEY', 'GOVMESH_GATEWAY_PUBLIC_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
-  telemetry: ['GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
+  telemetry: ['GOVMESH_AUDIT_SIGNING_KEY', 'GOVMESH_AUDIT_PUBLIC_KEY', 'GOVMESH_BOOTSTRAP_OPERATOR_KEY'],
 };
 
 /** Variables a process must not inherit from the shell that runs the tests: the mesh sets its own. */

@@ -2,6 +2,21 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AgentId, AutonomyTier, Effect, JsonObject, Reason, RunId, StepId } from './common';
 import { IntentSubmittedV1 } from './intent';
 
+/**
+ * The Cedar policies a decision rests on, sorted: their ids as the policy set keys them (the keys
+ * of `policies` in `GET /v1/policies/{policyVersion}`), which are the ids Cedar's authorization
+ * diagnostics report. For `allow`, the permits that allowed it (for a destructive or external-send
+ * tool, only those carrying `@allowSideEffect`); for `require_approval` and `escalate`, the
+ * checkpoint permits (`@effect(...)`) that sent the work to a human, whose `@approvers` are the
+ * decision's approvers (a decision on an action carrying a reviewer's approval keeps them, whether
+ * the approval was honoured or refused); for `deny`, the forbids that matched, or the permits that
+ * matched a destructive or external-send tool without `@allowSideEffect`, or the policies that
+ * could not be evaluated (fail closed). Empty for a deny by default (no permit matched) and for a
+ * refusal decided before Cedar (unknown agent or tool, tier too low, run not admitted, revoked key).
+ * At most 64: a decision resting on more lists the first 64 (its reasons still name them all).
+ */
+export const DeterminingPolicies = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 64 });
+
 export const IntentDecidedV1 = Type.Object(
   {
     runId: RunId,
@@ -10,6 +25,8 @@ export const IntentDecidedV1 = Type.Object(
     effect: Effect,
     reasons: Type.Array(Reason, { minItems: 1 }),
     policyVersion: Type.String(),
+    /** The policies of that set the decision rests on (see `DeterminingPolicies`); absent in events of older producers. */
+    policies: Type.Optional(DeterminingPolicies),
     tier: Type.Optional(AutonomyTier),
     intent: IntentSubmittedV1,
   },
@@ -84,6 +101,8 @@ export const ActionDecidedV1 = Type.Object(
     effect: Effect,
     reasons: Type.Array(Reason, { minItems: 1 }),
     policyVersion: Type.String(),
+    /** The policies of that set the decision rests on (see `DeterminingPolicies`); absent in events of older producers. */
+    policies: Type.Optional(DeterminingPolicies),
     grant: Type.Optional(ActionGrant),
     /** Groups whose reviewers may approve, for require_approval and escalate. */
     approvers: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 32 })),

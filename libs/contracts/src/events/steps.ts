@@ -49,6 +49,24 @@ export const ModelRequestedV1 = Type.Object(
 );
 export type ModelRequestedV1 = Static<typeof ModelRequestedV1>;
 
+const TokenUsage = Type.Object({ inputTokens: Type.Integer({ minimum: 0 }), outputTokens: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+
+/**
+ * What one model call cost at its model's list price (the model router's price table, US dollars
+ * per million tokens): `amount` = (inputTokens × inputPerMillion + outputTokens × outputPerMillion) / 1e6.
+ * The prices are carried so the amount can be recomputed from the event alone.
+ */
+export const ModelCost = Type.Object(
+  {
+    amount: Type.Number({ minimum: 0 }),
+    currency: Type.Literal('USD'),
+    inputPerMillion: Type.Number({ minimum: 0 }),
+    outputPerMillion: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type ModelCost = Static<typeof ModelCost>;
+
 export const ModelCompletedV1 = Type.Object(
   {
     runId: RunId,
@@ -60,7 +78,29 @@ export const ModelCompletedV1 = Type.Object(
       Type.Object({ kind: Type.Literal('tool_call'), tool: Type.String(), arguments: JsonObject, rationale: Type.String() }, { additionalProperties: false }),
       Type.Object({ kind: Type.Literal('no_action'), rationale: Type.String() }, { additionalProperties: false }),
     ]),
-    usage: Type.Object({ inputTokens: Type.Integer({ minimum: 0 }), outputTokens: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+    usage: TokenUsage,
+    /** The call's cost at the model's list price; absent for a model without a price (unknown, not free) and in events of older producers. */
+    cost: Type.Optional(ModelCost),
+    /** How long the provider took to answer this call, in milliseconds. */
+    latencyMs: Type.Optional(Type.Number({ minimum: 0 })),
+    /**
+     * The call the router made first and escalated from (its answer had a confidence below the
+     * threshold, or its proposal was refused): that call was paid for too, so a run's model spend
+     * is the sum over `cost` and `escalatedFrom.cost`.
+     */
+    escalatedFrom: Type.Optional(
+      Type.Object(
+        {
+          model: Type.String(),
+          provider: Type.String(),
+          confidence: Type.Number({ minimum: 0, maximum: 1 }),
+          usage: TokenUsage,
+          cost: Type.Optional(ModelCost),
+          latencyMs: Type.Optional(Type.Number({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** The structured output, for a request that carried an `outputSchema`; the orchestrator checks it against the schema. */
     output: Type.Optional(JsonObject),
     /**

@@ -49,7 +49,7 @@ describe('verifying the audit ledger', () => {
       name: 'two records swapped, their sequence numbers swapped too',
       edit: (r) => [r[0], r[1], { ...r[3], seq: 3 }, { ...r[2], seq: 4 }, r[4], r[5]],
       seq: 3,
-      kind: 'modified',
+      kind: 'reordered',
     },
     {
       name: 'a record re-chained from an earlier one (a reorder that re-hashed itself)',

@@ -92,6 +92,8 @@ export type WorkflowCommand =
       reason?: string;
       digest?: string;
       level?: number;
+      /** The review's risk tier (see OpenReview). */
+      riskTier?: string;
       /** What the reviewer supplied or edited. */
       detail?: Record<string, unknown>;
     }
@@ -245,6 +247,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
       ...(extra.digest ? { digest: extra.digest } : {}),
       ...(extra.detail ? { detail: extra.detail } : {}),
       level: review.level,
+      ...(review.riskTier ? { riskTier: review.riskTier } : {}),
     });
     line(review.execId, `review_${decision}`, { reviewId: review.id, kind: review.kind, ...(reviewer ? { reviewer: reviewer.id } : {}), ...(extra.reason ? { reason: extra.reason } : {}) });
     run.review = null;
@@ -475,7 +478,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
   }
 
   /** Opens a review item at the level its routes pick, with its timers and notifications. */
-  function openReview(kind: ReviewKind, spec: ReviewSpec, options: { reasons: Reason[]; escalationCase?: EscalationCase; policyApprovers?: string[]; detail?: Record<string, unknown> }) {
+  function openReview(kind: ReviewKind, spec: ReviewSpec, options: { reasons: Reason[]; escalationCase?: EscalationCase; policyApprovers?: string[]; detail?: Record<string, unknown>; riskTier?: string }) {
     // An escalation already recorded its execution as escalated.
     if (run.paused) return park(options.escalationCase === 'intent_held' ? 'intent_held' : kind, kind !== 'escalation');
     let level = 1;
@@ -503,6 +506,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
       levels: spec.levels,
       policyApprovers: options.policyApprovers ?? [],
       ...(c?.action && kind === 'approval' ? { digest: c.action.digest } : {}),
+      ...((options.riskTier ?? def.tier) ? { riskTier: options.riskTier ?? def.tier } : {}),
       requestedAt: iso,
       dueAt: new Date(now.getTime() + spec.levels[level - 1].slaSeconds * 1000).toISOString(),
       expiresAt: expiresAt?.toISOString() ?? null,
@@ -753,6 +757,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
           openReview('approval', spec, {
             reasons: reply.reasons,
             policyApprovers: approvers,
+            ...(reply.effectiveTier ? { riskTier: reply.effectiveTier } : {}),
             detail: { policy: { effect: reply.effect, reasons: reply.reasons, policyVersion: reply.policyVersion, ...(reply.effectiveTier ? { effectiveTier: reply.effectiveTier } : {}) } },
           });
         }
@@ -853,7 +858,7 @@ export function advance(workflow: CompiledWorkflow, current: WorkflowRun, input:
           }
           levelTimers(review);
           change();
-          out.commands.push({ kind: 'review_decided', reviewId: review.id, reviewKind: review.kind, stepId: review.execId ?? 'intent', decision: 'escalated', reason: timer.purpose === 'review_sla' ? 'nobody decided within the SLA' : 'the item expired at its level', level: review.level });
+          out.commands.push({ kind: 'review_decided', reviewId: review.id, reviewKind: review.kind, stepId: review.execId ?? 'intent', decision: 'escalated', reason: timer.purpose === 'review_sla' ? 'nobody decided within the SLA' : 'the item expired at its level', level: review.level, ...(review.riskTier ? { riskTier: review.riskTier } : {}) });
           out.commands.push({ kind: 'notify', reviewId: review.id, reviewKind: review.kind, groups: eligibleGroups(review), event: 'escalated', level: review.level, dueAt: slaDue(review).toISOString() });
           line(review.execId, 'review_escalated', { reviewId: review.id, level: review.level, groups: eligibleGroups(review) });
           return out;

@@ -82,6 +82,12 @@ export interface OpenReview {
   /** Policy's approver groups for an action approval: a reviewer must be in one of them too. */
   policyApprovers: string[];
   digest?: string;
+  /**
+   * The autonomy tier at stake: policy's effective tier for an action approval, else the
+   * workflow's. Recorded with the decision (and on its trace) so a reviewer's call can be read
+   * against the risk it covered.
+   */
+  riskTier?: string;
   requestedAt: string;
   /** When the current level's SLA runs out. */
   dueAt: string;

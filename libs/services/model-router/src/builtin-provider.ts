@@ -268,3 +268,19 @@ export function routeByRisk(risk: 'low' | 'medium' | 'high'): RoutedModel {
 }
 
 export const ESCALATION_CONFIDENCE = 0.7;
+
+/**
+ * List prices, in US dollars per million tokens, that model calls are accounted at: the built-in
+ * models are priced like a small and a large hosted model, so spend and its alerts read as they
+ * would with a paid provider. A model without a price costs 0.
+ */
+export const MODEL_PRICES: Readonly<Record<string, { inputPerMillion: number; outputPerMillion: number }>> = {
+  'builtin-small': { inputPerMillion: 0.15, outputPerMillion: 0.6 },
+  'builtin-large': { inputPerMillion: 3, outputPerMillion: 15 },
+};
+
+/** What one call's tokens cost at its model's list price. */
+export function modelCostUsd(model: string, usage: { inputTokens: number; outputTokens: number }): number {
+  const price = MODEL_PRICES[model];
+  return price ? (usage.inputTokens * price.inputPerMillion + usage.outputTokens * price.outputPerMillion) / 1e6 : 0;
+}

@@ -3,8 +3,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventTypes, newestPerTool, type ModelCompletedV1 } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
-import { ESCALATION_CONFIDENCE, routeByRisk, type ModelAnswer, type ModelRequest } from './builtin-provider';
+import { ESCALATION_CONFIDENCE, modelCostUsd, routeByRisk, type ModelAnswer, type ModelRequest } from './builtin-provider';
 import { MODEL_ROUTER_SERVICE } from './database';
+import { traceModelCall } from './model-call-span';
+import { callMeasures } from './model-cost';
 import { quotedTool, refusedAnswer, toolChangeOf, ToolOffer, ToolSchemas, type ProposalRefusal, type RouterToolChange, type ToolEventRefusal } from './tool-catalog';
 import { RouterToolsRepository } from './tools.repository';
 
@@ -21,6 +23,8 @@ export interface ModelCall {
   toolsOffered: number;
   toolCatalog: string;
   proposalRefused: string | null;
+  /** How long the provider took (not stored: the latency histogram's). */
+  seconds?: number;
 }
 
 /** The model-call ledger. */
@@ -90,8 +94,14 @@ export class ModelRequestsHandler implements BatchEventHandler<typeof EventTypes
     for (const { event } of batch) {
       const data = event.data;
       const request: ModelRequest = { ...data, tools: offer.offered };
-      const call = (model: string, provider: string, reason: string, answer: ModelAnswer, refusal: ProposalRefusal | null) => {
+      const complete = (routed: ReturnType<typeof routeByRisk>) => {
+        const started = process.hrtime.bigint();
+        const answer = traceModelCall(uow.traceContextOf(event), { model: routed.model, provider: routed.provider.name, risk: data.risk, runId: data.runId, stepId: data.stepId }, () => routed.provider.complete(routed.model, request));
+        return { answer, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+      };
+      const call = (model: string, provider: string, reason: string, answer: ModelAnswer, refusal: ProposalRefusal | null, seconds: number) => {
         calls.push({
+          seconds,
           runId: data.runId,
           stepId: data.stepId,
           model,
@@ -107,16 +117,18 @@ export class ModelRequestsHandler implements BatchEventHandler<typeof EventTypes
         if (refusal && answer.proposal.kind === 'tool_call') refused.push({ runId: data.runId, stepId: data.stepId, model, tool: answer.proposal.tool, refusal });
       };
       let route = routeByRisk(data.risk);
-      let answer = route.provider.complete(route.model, request);
+      let { answer, seconds } = complete(route);
       let refusal = await check(answer);
+      let escalatedFrom: ModelCompletedV1['escalatedFrom'];
       if ((refusal || answer.confidence < ESCALATION_CONFIDENCE) && route.model !== 'builtin-large') {
-        call(route.model, route.provider.name, route.reason, answer, refusal);
+        call(route.model, route.provider.name, route.reason, answer, refusal, seconds);
+        escalatedFrom = { model: route.model, provider: route.provider.name, confidence: answer.confidence, usage: answer.usage, ...callMeasures(route.model, answer.usage, seconds) };
         const why = refusal ? `${route.model} proposal refused (${refusal.code})` : `${route.model} confidence ${answer.confidence} below ${ESCALATION_CONFIDENCE}`;
         route = { ...routeByRisk('high'), reason: `escalated: ${why}` };
-        answer = route.provider.complete(route.model, request);
+        ({ answer, seconds } = complete(route));
         refusal = await check(answer);
       }
-      call(route.model, route.provider.name, route.reason, answer, refusal);
+      call(route.model, route.provider.name, route.reason, answer, refusal, seconds);
       const completed: ModelCompletedV1 = {
         runId: data.runId,
         stepId: data.stepId,
@@ -125,6 +137,8 @@ export class ModelRequestsHandler implements BatchEventHandler<typeof EventTypes
         confidence: answer.confidence,
         proposal: answer.proposal,
         usage: answer.usage,
+        ...callMeasures(route.model, answer.usage, seconds),
+        ...(escalatedFrom ? { escalatedFrom } : {}),
         ...(answer.output ? { output: answer.output } : {}),
       };
       uow.emit(EventTypes.ModelCompleted, refusal ? { ...completed, ...refusedAnswer(refusal) } : completed, { cause: event });
@@ -133,7 +147,14 @@ export class ModelRequestsHandler implements BatchEventHandler<typeof EventTypes
     const { metrics } = this.deps;
     const unusable = offer.unusable;
     uow.afterCommit(() => {
-      for (const c of calls) metrics.modelCalls.inc({ service: MODEL_ROUTER_SERVICE, model: c.model, provider: c.provider });
+      for (const c of calls) {
+        const labels = { service: MODEL_ROUTER_SERVICE, model: c.model, provider: c.provider };
+        metrics.modelCalls.inc(labels);
+        metrics.modelTokens.inc({ ...labels, direction: 'input' }, c.inputTokens);
+        metrics.modelTokens.inc({ ...labels, direction: 'output' }, c.outputTokens);
+        metrics.modelCost.inc(labels, modelCostUsd(c.model, c));
+        if (c.seconds !== undefined) metrics.modelCallDuration.observe(labels, c.seconds);
+      }
       for (const r of refused) {
         metrics.modelProposalsRefused.inc({ service: MODEL_ROUTER_SERVICE, model: r.model, reason: r.refusal.code });
         // The run, the step, the tool and where the arguments failed: never the arguments' values.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { EventTypes, type ModelRequestedV1 } from '@govmesh/contracts';
 import { ServiceHarness } from '@govmesh/testing';
-import { builtinProvider, type ModelAnswer, type ModelRequest } from './builtin-provider';
+import { builtinProvider, modelCostUsd, type ModelAnswer, type ModelRequest } from './builtin-provider';
 import { MODEL_ROUTER_DATABASE } from './database';
 import { ModelRouterServiceModule } from './model-router.module';
 import { learnTools, SEED_WORKFLOW_TOOLS, toolManifest, toolRegistered } from './tool-events.fixtures';
@@ -88,6 +88,8 @@ describe('model router: tools learned from the tool manifest, offered to the mod
         confidence: 0.95,
         proposal: { kind: 'tool_call', tool: 'invoices.approve_payment', arguments: { invoiceId: 'inv-1001', amount: 1200, currency: 'EUR' }, rationale: 'approve invoice inv-1001 for payment of 1200 EUR (context: no documents)' },
         usage: expect.any(Object),
+        cost: expect.objectContaining({ currency: 'USD' }),
+        latencyMs: expect.any(Number),
       });
       expect((await ask({ ticketId: 'tkt-3001', priority: 'high', assigneeGroup: 'identity' })).completed).toMatchObject({
         confidence: 0.95,
@@ -97,6 +99,39 @@ describe('model router: tools learned from the tool manifest, offered to the mod
       const fromTask = await ask({}, { task: 'Customer asks about acc-003, is it active?' });
       expect(fromTask.completed).toMatchObject({ model: 'builtin-small', confidence: 0.75, proposal: { tool: 'sandbox.lookup_account', arguments: { accountId: 'acc-003' } } });
       expect(fromTask.completed.reasons).toBeUndefined();
+    });
+
+    it('counts every call\'s tokens, list-price cost and latency by model, the escalated call included', async () => {
+      const read = async () => {
+        const by = async (metric: { get(): Promise<{ values: Array<{ labels: Record<string, unknown>; value: number; metricName?: string }> }> }, model: string, extra: Record<string, string> = {}, name?: string) =>
+          (await metric.get()).values.find((v) => v.labels['model'] === model && (!name || v.metricName === name) && Object.entries(extra).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
+        const m = h.metrics;
+        return Object.fromEntries(
+          await Promise.all(
+            ['builtin-small', 'builtin-large'].flatMap((model) => [
+              [`${model} input`, by(m.modelTokens, model, { direction: 'input' })],
+              [`${model} output`, by(m.modelTokens, model, { direction: 'output' })],
+              [`${model} cost`, by(m.modelCost, model)],
+              [`${model} timed`, by(m.modelCallDuration, model, {}, 'govmesh_model_call_duration_seconds_count')],
+            ]).map(async ([k, v]) => [k, await (v as Promise<number>)] as const),
+          ),
+        ) as Record<string, number>;
+      };
+      const before = await read();
+      // Unsure: the small model answers, then the large one.
+      const unsure = await ask({}, { task: 'Summarise our refund policy' });
+      const after = await read();
+      const calls = await h.query<{ model: string; input_tokens: number; output_tokens: number }>(`SELECT model, input_tokens, output_tokens FROM "${SCHEMA}"."model_calls" WHERE run_id = $1`, [unsure.runId]);
+      expect(calls.map((c) => c.model).sort()).toEqual(['builtin-large', 'builtin-small']);
+      for (const c of calls) {
+        expect(after[`${c.model} input`] - before[`${c.model} input`]).toBe(c.input_tokens);
+        expect(after[`${c.model} output`] - before[`${c.model} output`]).toBe(c.output_tokens);
+        expect(after[`${c.model} cost`] - before[`${c.model} cost`]).toBeCloseTo(modelCostUsd(c.model, { inputTokens: c.input_tokens, outputTokens: c.output_tokens }), 12);
+        expect(after[`${c.model} cost`]).toBeGreaterThan(before[`${c.model} cost`]);
+        expect(after[`${c.model} timed`]).toBe(before[`${c.model} timed`] + 1);
+      }
+      // The large model is priced above the small one.
+      expect(modelCostUsd('builtin-large', { inputTokens: 100, outputTokens: 100 })).toBeGreaterThan(modelCostUsd('builtin-small', { inputTokens: 100, outputTokens: 100 }));
     });
 
     it('still escalates an unsure small model to the large one, and answers structured output as before', async () => {

@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { approvalDigest, verifyApproval } from '@govmesh/action-grants';
 import { EventTypes } from '@govmesh/contracts';
-import { ServiceKeys } from '@govmesh/nest-runtime';
+import { ServiceBus, ServiceKeys } from '@govmesh/nest-runtime';
 import { ServiceHarness } from '@govmesh/testing';
 import { ORCHESTRATOR_DATABASE } from './database';
 import { OrchestratorServiceModule } from './orchestrator.module';
-import { heldInvoice, INVOICE_82000 as ARGS } from './runs/run-events.fixtures';
+import { heldInvoice, intentDecided, INVOICE_82000 as ARGS } from './runs/run-events.fixtures';
 
 const SCHEMA = ORCHESTRATOR_DATABASE.schema;
 
@@ -78,6 +79,42 @@ describe('approvals, escalations and workflows over HTTP, as an attacker and as 
     expect(verifyApproval(h.app.get(ServiceKeys).publicKey('ingress'), { ...approval, digest: 'b'.repeat(64) })).toBe(false);
     expect(h.emitted(EventTypes.ApprovalDecided).find((e) => e.data.approvalId === approvalId)?.data).toMatchObject({ decision: 'approved', reviewer: { name: 'lead' } });
     expect(await h.http('POST', `/v1/approvals/${approvalId}/decision`, { key: financeLead, body: { decision: 'reject' } })).toMatchObject({ status: 409, body: { code: 'review_closed' } });
+  });
+
+  it('the review queue is measured: pending items by kind, time to decision, escalations by reason, the timer backlog', async () => {
+    const value = async (metric: { get(): Promise<{ values: Array<{ labels: Record<string, unknown>; value: number; metricName?: string }> }> }, labels: Record<string, string>, metricName?: string) =>
+      (await metric.get()).values.find((v) => (!metricName || v.metricName === metricName) && Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
+    const bus = h.app.get(ServiceBus, { strict: false });
+    const pending = (kind: string) => value(h.metrics.approvalsPending, { service: 'orchestrator', kind });
+    const decisions = () => value(h.metrics.approvalDecisionDuration, { kind: 'approval', decision: 'approved' }, 'govmesh_approval_decision_seconds_count');
+
+    await bus.refreshGauges();
+    const approvalsBefore = await pending('approval');
+    const decidedBefore = await decisions();
+    const { approvalId } = await heldInvoice(h);
+    await bus.refreshGauges();
+    expect(await pending('approval')).toBe(approvalsBefore + 1);
+    // The item's SLA and expiry are timers still ahead; none is overdue.
+    expect(await value(h.metrics.timersPending, { service: 'orchestrator', state: 'scheduled' })).toBeGreaterThanOrEqual(1);
+    expect(await value(h.metrics.timersPending, { service: 'orchestrator', state: 'due' })).toBe(0);
+
+    expect((await h.http('POST', `/v1/approvals/${approvalId}/decision`, { key: financeLead, body: { decision: 'approve' } })).status).toBe(200);
+    await h.settle();
+    await bus.refreshGauges();
+    expect(await pending('approval')).toBe(approvalsBefore);
+    expect(await decisions()).toBe(decidedBefore + 1);
+
+    const heldBefore = await value(h.metrics.escalations, { reason: 'intent_held' });
+    const escalationsPending = await pending('escalation');
+    const runId = `r-${randomUUID()}`;
+    await h.send(intentDecided(h, runId, 'support-assistant', { task: 'Status of acc-001' }, { effect: 'escalate', reasons: [{ code: 'needs_review', message: 'a human decides' }] }));
+    await bus.refreshGauges();
+    expect(await value(h.metrics.escalations, { reason: 'intent_held' })).toBe(heldBefore + 1);
+    expect(await pending('escalation')).toBe(escalationsPending + 1);
+    // Bounded labels only: no run or review id in any series.
+    const text = await h.metrics.registry.metrics();
+    expect(text).not.toContain(runId);
+    expect(text).not.toContain(approvalId);
   });
 
   it('publishing workflows: operators only, every problem named, the same definition not a new version', async () => {

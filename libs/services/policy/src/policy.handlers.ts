@@ -1,7 +1,7 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { issueGrant } from '@govmesh/action-grants';
-import { EventTypes, newestPerTool, type GovmeshEvent } from '@govmesh/contracts';
+import { EventTypes, isStorableText, newestPerTool, toStorable, toStorableString, unstorableTextRejection, type GovmeshEvent, type IntentSubmittedV1 } from '@govmesh/contracts';
 import { HandlesEvents, type BatchEventHandler, type Consumed, type UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { decideAction, decideIntent, type PolicyDecision, type ResourceProfile } from '@govmesh/policy-engine';
@@ -13,6 +13,16 @@ import { applyApproval } from './approval-check';
 import { toolProfileChange, type ToolProfileChange } from './tool-profiles';
 
 type Decided = typeof EventTypes.IntentSubmitted | typeof EventTypes.ActionProposed;
+
+/**
+ * The intent a denied decision carries when its text cannot be stored: escaped (@govmesh/contracts
+ * storable text), the task and version cut to their limits, without its input. The dead letter
+ * keeps the original whole.
+ */
+function storableIntentCopy(intent: IntentSubmittedV1): IntentSubmittedV1 {
+  const { input: _input, ...copy } = toStorable(intent);
+  return { ...copy, task: copy.task.slice(0, 4000), ...(copy.agentVersion !== undefined ? { agentVersion: copy.agentVersion.slice(0, 64) } : {}) };
+}
 type ActionEvent = GovmeshEvent<typeof EventTypes.ActionProposed>;
 
 const deny = (policyVersion: string, code: string, message: string): PolicyDecision => ({
@@ -25,6 +35,10 @@ const deny = (policyVersion: string, code: string, message: string): PolicyDecis
   request: null as never,
 });
 
+/** The policies a decided event names: `maxItems` of `DeterminingPolicies` (the reasons name them all). */
+const MAX_NAMED_POLICIES = 64;
+const namedPolicies = (decision: PolicyDecision): string[] => decision.determiningPolicies.slice(0, MAX_NAMED_POLICIES);
+
 /**
  * Layer 1: decides intents and proposed actions under the active Cedar policy set; deny by
  * default. An intent is decided only when it proves who sent it (signature, freshness, first
@@ -34,7 +48,7 @@ const deny = (policyVersion: string, code: string, message: string): PolicyDecis
  * action, run and step, signed with the key only policy holds.
  */
 @Injectable()
-@HandlesEvents(POLICY_SERVICE, [EventTypes.IntentSubmitted, EventTypes.ActionProposed])
+@HandlesEvents(POLICY_SERVICE, [EventTypes.IntentSubmitted, EventTypes.ActionProposed], { acceptsUnstorableText: [EventTypes.IntentSubmitted] })
 export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnModuleInit {
   private readonly logger = new Logger(POLICY_SERVICE);
   private grantKey!: KeyObject;
@@ -60,16 +74,17 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
     const agents = await this.repository.agents(uow, [...intents.map((c) => c.event.data.agentId), ...actions.map((e) => e.data.agentId)]);
     const versionOf = (agentId: string, named?: string) => named ?? agents.get(agentId)?.version;
     const keyPairs = [...intents.map((c) => ({ agentId: c.event.data.agentId, version: signingVersion(c.event, agents.get(c.event.data.agentId)?.version) })), ...actions.map((e) => ({ agentId: e.data.agentId, version: versionOf(e.data.agentId, e.data.agentVersion) }))].filter(
-      (p): p is { agentId: string; version: string } => p.version !== undefined,
+      // A version Postgres cannot hold names no registered key: its intent is refused as intent_key_unknown.
+      (p): p is { agentId: string; version: string } => p.version !== undefined && isStorableText(p.version),
     );
     const versionKeys = await this.repository.versionKeys(uow, keyPairs);
     const decidedBefore = await this.repository.decidedIntents(uow, intents.map((c) => c.event.data.intentId));
     const decisions: DecisionRow[] = [];
-    const counted: Array<{ effect: string; subject: string }> = [];
+    const counted: Array<{ effect: string; subject: string; requestedAt: string }> = [];
     const refused: string[] = [];
     const now = new Date();
 
-    for (const { event, message } of intents) {
+    for (const { event, message, unstorableAt } of intents) {
       const intent = event.data;
       const agent = agents.get(intent.agentId);
       const version = signingVersion(event, agent?.version);
@@ -87,9 +102,32 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
         continue;
       }
       decidedBefore.add(intent.intentId);
+      if (unstorableAt) {
+        // A proven intent whose text cannot be stored (U+0000, an unpaired surrogate): refused to the
+        // dead letters, where the original bytes are kept, and denied, so its producer gets a result.
+        const reason = unstorableTextRejection(unstorableAt);
+        uow.refuse(message, reason);
+        refused.push(reason.code);
+        decisions.push({ runId: intent.intentId, stepId: null, subject: 'intent', agentId: intent.agentId, effect: 'deny', reasons: [reason], policyVersion: bundle.version, grantId: null, request: null });
+        counted.push({ effect: 'deny', subject: 'intent', requestedAt: event.time });
+        uow.emit(
+          EventTypes.IntentDecided,
+          {
+            runId: intent.intentId,
+            agentId: intent.agentId,
+            ...(agent ? { agentVersion: toStorableString(version ?? agent.version), tier: agent.tier } : {}),
+            effect: 'deny',
+            reasons: [reason],
+            policyVersion: bundle.version,
+            intent: storableIntentCopy(intent),
+          },
+          { cause: toStorable(event) },
+        );
+        continue;
+      }
       const decision = decideIntent(bundle, intent.agentId, agent, intent);
       decisions.push({ runId: intent.intentId, stepId: null, subject: 'intent', agentId: intent.agentId, effect: decision.effect, reasons: decision.reasons, policyVersion: decision.policyVersion, grantId: null, request: decision.request as unknown as Record<string, unknown> });
-      counted.push({ effect: decision.effect, subject: 'intent' });
+      counted.push({ effect: decision.effect, subject: 'intent', requestedAt: event.time });
       uow.emit(
         EventTypes.IntentDecided,
         {
@@ -99,6 +137,7 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
           effect: decision.effect,
           reasons: decision.reasons,
           policyVersion: decision.policyVersion,
+          policies: namedPolicies(decision),
           intent,
         },
         { cause: event },
@@ -108,7 +147,13 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
     if (actions.length > 0) await this.decideActions(uow, bundle, actions, agents, versionKeys, decisions, counted, now);
     await this.repository.recordDecisions(uow, decisions);
     uow.afterCommit(() => {
-      for (const c of counted) this.deps.metrics.policyDecisions.inc({ service: POLICY_SERVICE, ...c });
+      const decidedAt = Date.now();
+      for (const { effect, subject, requestedAt } of counted) {
+        this.deps.metrics.policyDecisions.inc({ service: POLICY_SERVICE, effect, subject });
+        // From the request's event time (the ingress's, or the producing agent's clock) to the committed decision.
+        const asked = Date.parse(requestedAt);
+        if (Number.isFinite(asked)) this.deps.metrics.policyDecisionLatency.observe({ service: POLICY_SERVICE, subject }, Math.max(0, decidedAt - asked) / 1000);
+      }
       for (const code of refused) this.deps.metrics.intentsRejected.inc({ service: POLICY_SERVICE, reason: code });
     });
   }
@@ -120,7 +165,7 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
     agents: Awaited<ReturnType<PolicyRepository['agents']>>,
     versionKeys: Awaited<ReturnType<PolicyRepository['versionKeys']>>,
     decisions: DecisionRow[],
-    counted: Array<{ effect: string; subject: string }>,
+    counted: Array<{ effect: string; subject: string; requestedAt: string }>,
     now: Date,
   ): Promise<void> {
     const profiles = await this.repository.toolProfiles(uow, actions.map((e) => e.data.tool));
@@ -189,7 +234,7 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
         approvalId,
         request: (decision.request as unknown as Record<string, unknown>) ?? null,
       });
-      counted.push({ effect: decision.effect, subject: action.approval ? 'approved_action' : 'action' });
+      counted.push({ effect: decision.effect, subject: action.approval ? 'approved_action' : 'action', requestedAt: event.time });
       uow.emit(
         EventTypes.ActionDecided,
         {
@@ -198,6 +243,7 @@ export class PolicyDecisionsHandler implements BatchEventHandler<Decided>, OnMod
           effect: decision.effect,
           reasons: decision.reasons,
           policyVersion: decision.policyVersion,
+          policies: namedPolicies(decision),
           ...(grant ? { grant } : {}),
           ...(decision.approvers.length ? { approvers: decision.approvers } : {}),
           ...(decision.effectiveTier ? { effectiveTier: decision.effectiveTier } : {}),

@@ -66,6 +66,24 @@ describe('policy: the identity and policy boundary', () => {
       expect(decisionFor(event.data.intentId)[0].data.agentVersion).toBe(agentKeys.get('support-assistant')!.version);
     });
 
+    it('measures the time from the intent (its event time) to the committed decision, by subject', async () => {
+      const histogram = async () => {
+        const values = (await h.metrics.policyDecisionLatency.get()).values.filter((v) => v.labels['subject'] === 'intent');
+        return { count: values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0, sum: values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0 };
+      };
+      await giveKey('support-assistant');
+      const before = await histogram();
+      const event = intentEvent('support-assistant');
+      // Sent 2 s ago (the envelope's time, outside the signed data): the decision came at least that long after.
+      event.time = new Date(Date.now() - 2000).toISOString();
+      await h.send(event);
+      expect(decisionFor(event.data.intentId)).toHaveLength(1);
+      const after = await histogram();
+      expect(after.count).toBe(before.count + 1);
+      expect(after.sum - before.sum).toBeGreaterThanOrEqual(2);
+      expect(after.sum - before.sum).toBeLessThan(60);
+    });
+
     it.each([
       { name: 'an unsigned intent', make: () => intentEvent('support-assistant', { key: null }), code: 'intent_unsigned' },
       { name: 'a forged signature', make: () => intentEvent('support-assistant', { key: generateKeyPair().privateKeyPem }), code: 'intent_signature_invalid' },
@@ -95,6 +113,29 @@ describe('policy: the identity and policy boundary', () => {
       await h.send(again);
       expect(decisionFor(first.data.intentId)).toHaveLength(1);
       expect(deadLettersFor(first.data.intentId).map((l) => l.headers[Headers.dlqReasonCode])).toEqual(['intent_replayed']);
+    });
+
+    it('refuses a signed intent whose task holds U+0000 to the dead letters and denies it, once, so its run gets a result', async () => {
+      await giveKey('support-assistant');
+      const event = intentEvent('support-assistant', { task: 'status of acc-001\u0000 please' });
+      await h.send(event);
+      expect(deadLettersFor(event.data.intentId).map((l) => l.headers[Headers.dlqReasonCode])).toEqual(['unstorable_text']);
+      const [decision] = decisionFor(event.data.intentId);
+      expect(decision.data).toMatchObject({ effect: 'deny', reasons: [{ code: 'unstorable_text' }], intent: { task: 'govmesh-escaped:status of acc-001\\u0000 please' } });
+      // One decision (the outbox may publish it twice, at least once: the orchestrator's inbox takes it once).
+      const decisionIds = () => new Set(decisionFor(event.data.intentId).map((d) => d.id));
+      expect(decisionIds().size).toBe(1);
+      expect(await h.query(`SELECT effect FROM "${SCHEMA}"."decisions" WHERE run_id = $1`, [event.data.intentId])).toEqual([{ effect: 'deny' }]);
+      // The same intent again is a replay, not a second run.
+      await h.send(intentEvent('support-assistant', { intentId: event.data.intentId, task: 'x\u0000' }));
+      expect(decisionIds().size).toBe(1);
+    });
+
+    it('refuses an unsigned intent with U+0000 as unsigned only: no run for an unproven sender', async () => {
+      const event = intentEvent('support-assistant', { key: null, task: 'x\u0000' });
+      await h.send(event);
+      expect(deadLettersFor(event.data.intentId).map((l) => l.headers[Headers.dlqReasonCode])).toEqual(['intent_unsigned']);
+      expect(decisionFor(event.data.intentId)).toHaveLength(0);
     });
 
     it('refuses intents signed with a revoked key, and a suspended agent\'s validly signed intent is denied', async () => {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { appendToChain, ChainVerifier, GENESIS_HASH, payloadDigest, type ChainVerdict } from '@govmesh/audit-chain';
+import { appendToChain, GENESIS_HASH, payloadDigest } from '@govmesh/audit-chain';
 import type { UnitOfWork } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { TELEMETRY_SERVICE } from './database';
@@ -75,42 +75,6 @@ export class AuditRepository implements OnModuleInit {
     await uow.insertMany('dead_letters', rows, { onConflictDoNothing: true });
   }
 
-  /**
-   * Recomputes the chain from the stored records, payloads included, a page at a time (constant
-   * memory), and checks that it ends at the chain head: names the first modified, deleted,
-   * inserted, reordered or truncated record.
-   */
-  async verify(pageSize = 1000): Promise<ChainVerdict> {
-    const [head] = await this.dataSource.query(`SELECT seq, hash FROM "telemetry"."audit_chain_head" WHERE id = 1`);
-    const verifier = new ChainVerifier();
-    let after = '0';
-    for (;;) {
-      const rows: Array<Record<string, unknown> & { seq: string }> = await this.dataSource.query(
-        `SELECT seq, event_id, type, run_id, topic, occurred_at, payload, payload_digest, prev_hash, hash FROM "telemetry"."audit_records" WHERE seq > $1 ORDER BY seq LIMIT $2`,
-        [after, pageSize],
-      );
-      let going = true;
-      for (const r of rows) {
-        going = verifier.push({
-          seq: Number(r.seq),
-          eventId: r['event_id'] as string,
-          type: r['type'] as string,
-          runId: r['run_id'] as string | null,
-          topic: r['topic'] as string,
-          occurredAt: new Date(r['occurred_at'] as string).toISOString(),
-          payload: r['payload'],
-          payloadDigest: String(r['payload_digest']).trim(),
-          prevHash: String(r['prev_hash']).trim(),
-          hash: String(r['hash']).trim(),
-        });
-        if (!going) break;
-      }
-      if (!going || rows.length < pageSize) break;
-      after = rows[rows.length - 1].seq;
-    }
-    return verifier.finish({ seq: Number(head?.seq ?? 0), hash: String(head?.hash ?? GENESIS_HASH).trim() });
-  }
-
   runTimeline(runId: string): Promise<AuditRecord[]> {
     return this.dataSource.getRepository(AuditRecord).find({ where: { runId }, order: { seq: 'ASC' } });
   }
@@ -152,7 +116,7 @@ export class AuditRepository implements OnModuleInit {
     return this.dataSource.query(
       `SELECT id, reason_code AS "reasonCode", reason, original_topic AS "originalTopic", original_partition AS "originalPartition", original_offset AS "originalOffset",
               consumer_group AS "consumerGroup", message_key AS "messageKey", value_encoding AS "valueEncoding",
-              CASE WHEN value_encoding = 'base64' THEN (length(value) * 3) / 4 ELSE octet_length(value) END AS "valueBytes",
+              CASE WHEN value_encoding = 'base64' THEN (length(value) * 3) / 4 - (2 - length(rtrim(right(value, 2), '='))) ELSE octet_length(value) END AS "valueBytes",
               failed_at AS "failedAt", recorded_at AS "recordedAt"
        FROM "telemetry"."dead_letters" WHERE ($2::text IS NULL OR reason_code = $2) ORDER BY recorded_at DESC LIMIT $1`,
       [limit, reasonCode ?? null],

@@ -1,4 +1,6 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm';
+import { BASELINE_ENTITIES } from './baselines/baseline.entities';
+import { UnstorableRecord } from './unstorable-record.entity';
 
 /** The append-only audit ledger: every event of every run, hash-chained. */
 @Entity({ name: 'audit_records' })
@@ -52,6 +54,54 @@ export class AuditChainHead {
   hash!: string;
 }
 
+/**
+ * A signed checkpoint of the chain head (see @govmesh/audit-chain): the statement's fields, its
+ * signature and the key it was signed with. Append-only like the ledger, and owned by the same role.
+ */
+@Entity({ name: 'audit_checkpoints' })
+export class AuditCheckpointRecord {
+  @PrimaryColumn({ type: 'bigint' })
+  seq!: string;
+
+  @Column({ name: 'from_seq', type: 'bigint' })
+  fromSeq!: string;
+
+  @Column({ type: 'char', length: 64 })
+  head!: string;
+
+  @Column({ type: 'char', length: 64 })
+  root!: string;
+
+  @Column({ type: 'char', length: 64 })
+  prev!: string;
+
+  /** The statement's time exactly as signed. */
+  @Column({ name: 'signed_time', type: 'varchar', length: 40 })
+  signedTime!: string;
+
+  @Column({ name: 'key_id', type: 'char', length: 16 })
+  keyId!: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  signature!: string;
+
+  @CreateDateColumn({ name: 'recorded_at', type: 'timestamptz' })
+  recordedAt!: Date;
+}
+
+/** Where the last intact verification ended: the next one starts from this checkpoint. */
+@Entity({ name: 'audit_verification' })
+export class AuditVerificationState {
+  @PrimaryColumn({ type: 'smallint' })
+  id!: number;
+
+  @Column({ name: 'checkpoint_seq', type: 'bigint' })
+  checkpointSeq!: string;
+
+  @Column({ name: 'verified_at', type: 'timestamptz' })
+  verifiedAt!: Date;
+}
+
 /** Dead letters as an operator sees them: what was rejected, where from, and why. */
 @Entity({ name: 'dead_letters' })
 @Index('dead_letters_reason_idx', ['reasonCode'])
@@ -98,4 +148,4 @@ export class DeadLetterRecord {
   recordedAt!: Date;
 }
 
-export const TELEMETRY_ENTITIES = [AuditRecord, AuditChainHead, DeadLetterRecord];
+export const TELEMETRY_ENTITIES = [AuditRecord, AuditChainHead, AuditCheckpointRecord, AuditVerificationState, DeadLetterRecord, UnstorableRecord, ...BASELINE_ENTITIES];

@@ -1,32 +1,51 @@
 import { Injectable } from '@nestjs/common';
-import { EVENT_CATALOG, eventKey, Headers, isRunScoped, MAX_KEY_LENGTH, Topics, type EventType } from '@govmesh/contracts';
+import { EVENT_CATALOG, eventKey, Headers, isRunScoped, MAX_KEY_LENGTH, STORABLE_TEXT_MARKER, TOPIC_REGISTRY, Topics, toStorable, toStorableString, type EventType, type Rejection } from '@govmesh/contracts';
 import { HandlesEvents, HandlesRawTopics, type BatchEventHandler, type Consumed, type IncomingMessage, type RawMessageHandler, type UnitOfWork } from '@govmesh/messaging';
 import { AuditRepository, type AuditInput } from './audit.repository';
 import { TELEMETRY_SERVICE } from './database';
+import { UnstorableRecordsRepository } from './unstorable-records.repository';
 
-/** Text Postgres can store: U+0000 written as its escape. */
-const storable = (s: string): string => s.split('\u0000').join('\\u0000');
+/** Text Postgres can store: U+0000 and unpaired surrogates escaped, losslessly (see @govmesh/contracts storable-text). */
+const storable = toStorableString;
+
+/** Readers of topics that are not govmesh services. */
+const OUTSIDE_READERS = new Set(['agent producers', 'operators']);
+
+/**
+ * Topics another govmesh service consumes: that service dead-letters what it cannot decode there,
+ * so telemetry, which only observes them, does not dead-letter it a second time. On the topics only
+ * telemetry reads (approvals, results), it dead-letters them itself.
+ */
+export const TOPICS_DEAD_LETTERED_ELSEWHERE: readonly string[] = TOPIC_REGISTRY.filter((t) => t.consumers.some((c) => c !== TELEMETRY_SERVICE && !OUTSIDE_READERS.has(c))).map((t) => t.name);
+
+const ALL_TYPES = Object.keys(EVENT_CATALOG) as EventType[];
 
 /** How long the audit consumer waits for fuller batches: the ledger trails the runs by this much, at a fraction of the cost. */
 const AUDIT_LINGER_MS = 50;
 
-/** Layer 7: records every event of every topic in the tamper-evident chain. */
+/**
+ * Layer 7: records every event of every topic in the tamper-evident chain. An event with text
+ * Postgres cannot store (U+0000, an unpaired surrogate: the service that owns it refuses it) is
+ * still recorded, escaped; the payload digest is computed over exactly what is stored, so
+ * verification recomputes it from the stored payload.
+ */
 @Injectable()
-@HandlesEvents(TELEMETRY_SERVICE, Object.keys(EVENT_CATALOG) as EventType[], { lingerMs: AUDIT_LINGER_MS })
+@HandlesEvents(TELEMETRY_SERVICE, ALL_TYPES, { lingerMs: AUDIT_LINGER_MS, acceptsUnstorableText: ALL_TYPES, deadLetteredElsewhere: TOPICS_DEAD_LETTERED_ELSEWHERE })
 export class AuditHandler implements BatchEventHandler {
   constructor(private readonly audit: AuditRepository) {}
 
   async handle(batch: ReadonlyArray<Consumed>, uow: UnitOfWork): Promise<void> {
     await this.audit.append(
       uow,
-      batch.map(({ event, message }) => ({
-        eventId: event.id,
+      batch.map(({ event, message, unstorableAt }) => ({
+        eventId: storable(event.id),
         type: event.type,
         // Registry events (an agent changed) belong to no run; their entity is in the payload.
         runId: isRunScoped(event.type) ? eventKey(event.type, event.data) : null,
         topic: message.topic,
         occurredAt: new Date(event.time),
-        payload: event as unknown as Record<string, unknown>,
+        // Escaped when it must be, or when it holds the escape marker itself (so that reads stay unambiguous).
+        payload: (unstorableAt || message.value?.includes(STORABLE_TEXT_MARKER) ? toStorable(event) : event) as unknown as Record<string, unknown>,
       })),
     );
   }
@@ -40,7 +59,15 @@ export class AuditHandler implements BatchEventHandler {
 @Injectable()
 @HandlesRawTopics(TELEMETRY_SERVICE, [Topics.deadLetters])
 export class DeadLettersHandler implements RawMessageHandler {
-  constructor(private readonly audit: AuditRepository) {}
+  constructor(
+    private readonly audit: AuditRepository,
+    private readonly unstorable: UnstorableRecordsRepository,
+  ) {}
+
+  /** A dead letter that could not be recorded even after retries is kept aside with its reason. */
+  setAside(message: IncomingMessage, rejection: Rejection): Promise<void> {
+    return this.unstorable.setAside(message, rejection);
+  }
 
   async handleRaw(messages: readonly IncomingMessage[], uow: UnitOfWork): Promise<void> {
     const rows: Array<Record<string, unknown>> = [];

@@ -17,6 +17,7 @@ import {
   type UnitOfWork,
 } from '@govmesh/messaging';
 import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
+import { endSpan, errorTypeOf, GovmeshAttributes, SemconvAttributes, startGovmeshSpan, traceparentOfSpan, withTraceparent } from '@govmesh/observability';
 import { TOOL_GATEWAY_SERVICE } from './database';
 import { SandboxAccount } from './entities';
 import { BREAKER_STATE_VALUE, CircuitBreakers, MEDIATION_SETTINGS, mediationSettings, RateLimiter, type MediationSettings, type RateLimit, type RateRefusal } from './mediation';
@@ -86,7 +87,8 @@ async function reserveCalls(
         tool: row.tool,
         arguments: row.arguments,
         causeId: event.id,
-        ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+        // The span of the request's handling here: the call's execute_tool span is its child.
+        ...(uow.traceparentOf(event) ? { traceparent: uow.traceparentOf(event) } : {}),
         ...(verification ? { verification } : {}),
         ...(row.dry_run ? { dryRun: true as const } : {}),
       } satisfies ToolCallPayload,
@@ -462,6 +464,8 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
   /** One breaker per connection, in this process (see CircuitBreaker). */
   readonly breakers: CircuitBreakers;
   private answerKey!: KeyObject;
+  /** The execute_tool span of each call performed here, named by the event that records its result. */
+  private readonly callSpans = new WeakMap<ClaimedEffect<ToolCallPayload>, string>();
 
   constructor(
     private readonly keys: ServiceKeys,
@@ -483,7 +487,43 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
     this.answerKey = this.keys.signingKey('gateway');
   }
 
+  /**
+   * Performs one call inside an `execute_tool {tool}` span (the GenAI conventions' tool span), a
+   * child of the span that accepted the request. It says which tool, which execution, for which
+   * run and step, and how it ended: never the arguments, the output or the connection's secret.
+   */
   async perform(effect: ClaimedEffect<ToolCallPayload>, ctx: PerformContext): Promise<ToolResult> {
+    const call = effect.payload;
+    const { span, parent } = startGovmeshSpan(`execute_tool ${call.tool}`, {
+      parent: call.traceparent,
+      attributes: {
+        [SemconvAttributes.genAiOperation]: 'execute_tool',
+        [SemconvAttributes.genAiToolName]: call.tool,
+        [SemconvAttributes.genAiToolCallId]: call.executionId,
+        // Executed by the gateway against an outside system, not by the model's client.
+        [SemconvAttributes.genAiToolType]: 'extension',
+        'gen_ai.agent.id': call.agentId,
+        [GovmeshAttributes.service]: TOOL_GATEWAY_SERVICE,
+        [GovmeshAttributes.runId]: call.runId,
+        [GovmeshAttributes.stepId]: call.stepId,
+        ...(call.dryRun ? { [GovmeshAttributes.toolDryRun]: true } : {}),
+      },
+    });
+    const traceparent = traceparentOfSpan(span, parent);
+    if (traceparent) this.callSpans.set(effect, traceparent);
+    try {
+      const result = await this.performCall(effect, ctx);
+      span.setAttribute(GovmeshAttributes.toolStatus, result.status);
+      const failed = ctx.signal.aborted ? 'tool_timed_out' : result.status === 'failed' || result.status === 'rejected' ? (result.reasons[0]?.code ?? '_OTHER') : undefined;
+      endSpan(span, { errorType: failed });
+      return result;
+    } catch (err) {
+      endSpan(span, { errorType: errorTypeOf(err) });
+      throw err;
+    }
+  }
+
+  private async performCall(effect: ClaimedEffect<ToolCallPayload>, ctx: PerformContext): Promise<ToolResult> {
     const started = process.hrtime.bigint();
     const call = effect.payload;
     const done = (result: ToolResult, outcome: string = result.status): ToolResult => {
@@ -577,19 +617,26 @@ export class ToolCallPerformer implements EffectPerformer<ToolCallPayload, ToolR
       statuses.push({ tool: call.tool, status: result.status });
       usage.push({ agentId: call.agentId, tool: call.tool, status: result.status });
       const cause = { id: call.causeId, correlationid: call.runId, traceparent: call.traceparent } as GovmeshEvent;
-      if (call.verification) {
+      // The result names the call's execute_tool span as its parent (with tracing on).
+      const callSpan = this.callSpans.get(effect);
+      const verification = call.verification;
+      if (verification) {
         if (result.status === 'dry_run') throw new Error('a verification read is never a dry run');
-        uow.emit(
-          EventTypes.VerificationReadCompleted,
-          signVerificationAnswer(this.answerKey, { runId: call.runId, verificationId: call.verification.verificationId, check: call.verification.check, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), reasons: result.reasons.slice(0, 20) }),
-          { cause },
+        withTraceparent(callSpan, () =>
+          uow.emit(
+            EventTypes.VerificationReadCompleted,
+            signVerificationAnswer(this.answerKey, { runId: call.runId, verificationId: verification.verificationId, check: verification.check, tool: call.tool, executionId: call.executionId, status: result.status as Exclude<ToolResult['status'], 'dry_run'>, ...(output ? { output } : {}), reasons: result.reasons.slice(0, 20) }),
+            { cause },
+          ),
         );
         continue;
       }
-      uow.emit(
-        EventTypes.ToolExecuted,
-        { runId: call.runId, stepId: call.stepId, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), ...(claim ? { claim } : {}), reasons: result.reasons, ...(result.status === 'failed' && result.retryable ? { retryable: true } : {}) },
-        { cause },
+      withTraceparent(callSpan, () =>
+        uow.emit(
+          EventTypes.ToolExecuted,
+          { runId: call.runId, stepId: call.stepId, tool: call.tool, executionId: call.executionId, status: result.status, ...(output ? { output } : {}), ...(claim ? { claim } : {}), reasons: result.reasons, ...(result.status === 'failed' && result.retryable ? { retryable: true } : {}) },
+          { cause },
+        ),
       );
     }
     await this.executions.complete(uow, rows);

@@ -11,6 +11,7 @@ import { reviewerNotificationText, type NotificationToSend } from '../notificati
 import { WorkflowRegistry } from '../workflows/workflow-registry';
 import type { RunState, TimelineEntry } from './run-state';
 import { RunsRepository } from './runs.repository';
+import { StepTrace } from './run-tracing';
 
 /** One input for one run, with the event that carried it (if any). */
 export interface RunStep {
@@ -67,12 +68,17 @@ export class RunDriver implements OnModuleInit {
     const finished: RunState[] = [];
     const refusals: Array<Refusal | undefined> = [];
     const reviewWrites: Array<() => Promise<void>> = [];
+    const escalations: string[] = [];
+    const reviewsDecided: Array<{ kind: string; decision: string; seconds: number }> = [];
 
     for (const step of steps) {
       const workflow = await this.workflowOf(step.run, uow);
+      const trace = StepTrace.start(uow, step.run, step.input, step.cause);
+      const reviewRequestedAt = step.run.review?.requestedAt;
       const result: Advanced = advance(workflow, step.run, step.input, { now, newId: () => randomUUID(), slaWarningFraction: this.deps.config.slaWarningFraction });
       if (result.refused) {
         refusals.push(result.refused);
+        trace.end(step.run, result.refused);
         continue;
       }
       refusals.push(undefined);
@@ -84,9 +90,16 @@ export class RunDriver implements OnModuleInit {
         timersToCancel.add(id);
       }
       for (const t of result.timers) timersToSet.set(t.id, { ...t, runId: run.runId });
-      for (const command of result.commands) this.emit(uow, run, command, workflow, step.cause, notifications, reviewWrites, now);
+      for (const command of result.commands) {
+        trace.emit(command, () => this.emit(uow, run, command, workflow, step.cause, notifications, reviewWrites, now));
+        if (command.kind === 'review_requested' && command.review.kind === 'escalation') escalations.push(command.review.escalationCase ?? 'edge_case');
+        // An item moved up a level is escalated, not decided: its time to decision goes on.
+        if (command.kind === 'review_decided' && command.decision === 'escalated') escalations.push('review_unanswered');
+        else if (command.kind === 'review_decided' && reviewRequestedAt) reviewsDecided.push({ kind: command.reviewKind, decision: command.decision, seconds: Math.max(0, now.getTime() - Date.parse(reviewRequestedAt)) / 1000 });
+      }
       if (result.changed && !created.has(run.runId)) dirty.set(run.runId, run);
       if (result.outcome) finished.push(run);
+      trace.end(run);
     }
 
     await this.runs.update(uow, [...dirty.values()]);
@@ -102,6 +115,8 @@ export class RunDriver implements OnModuleInit {
         metrics.runsCompleted.inc({ service: ORCHESTRATOR_SERVICE, outcome: run.outcome! });
         metrics.runDuration.observe({ service: ORCHESTRATOR_SERVICE, outcome: run.outcome! }, (Date.parse(run.completedAt!) - run.createdAt.getTime()) / 1000);
       }
+      for (const reason of escalations) metrics.escalations.inc({ service: ORCHESTRATOR_SERVICE, reason });
+      for (const r of reviewsDecided) metrics.approvalDecisionDuration.observe({ service: ORCHESTRATOR_SERVICE, kind: r.kind, decision: r.decision }, r.seconds);
     });
     return refusals;
   }

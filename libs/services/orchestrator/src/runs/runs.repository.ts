@@ -257,6 +257,12 @@ export class RunsRepository {
     );
   }
 
+  /** Pending review items by kind (one indexed count). */
+  async pendingReviewCounts(): Promise<Map<string, number>> {
+    const rows: Array<{ kind: string; n: number }> = await this.dataSource.query(`SELECT kind, count(*)::int AS n FROM "${this.schema}"."review_items" WHERE status = 'pending' GROUP BY kind`);
+    return new Map(rows.map((r) => [r.kind, Number(r.n)]));
+  }
+
   async review(id: string): Promise<ReviewItemRow | null> {
     const rows: ReviewItemRow[] = await this.dataSource.query(`SELECT * FROM "${this.schema}"."review_items" WHERE id = $1`, [id]);
     return rows[0] ?? null;

@@ -1,15 +1,18 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { EventTypes, type IntentSubmittedV1 } from '@govmesh/contracts';
+import { EventTypes, Topics, type IntentSubmittedV1 } from '@govmesh/contracts';
+import { contextOfTraceparent, endSpan, GovmeshAttributes, SemconvAttributes, SpanKind, startGovmeshSpan, withSpan } from '@govmesh/observability';
 import type { UnitOfWork } from '@govmesh/messaging';
 import type { KeyObject } from 'node:crypto';
 import { ENDPOINT_DEPS, ServiceBus, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
 import { INTENT_SIGNATURE_ATTRIBUTE, INTENT_SIGNER_ATTRIBUTE, signIntent } from '@govmesh/signing';
-import { newWorkflowRun, timerIds, type CompiledWorkflow, type Reason, type Refusal, type WorkflowInput } from '@govmesh/workflow';
+import { newWorkflowRun, timerIds, type CompiledWorkflow, type Reason, type Refusal, type ReviewKind, type WorkflowInput } from '@govmesh/workflow';
 import { ORCHESTRATOR_SERVICE } from '../database';
 import { WorkflowRegistry } from '../workflows/workflow-registry';
 import type { RunState } from './run-state';
 import { RunDriver } from './run-driver';
 import { RunsRepository, type RunView } from './runs.repository';
+
+const REVIEW_KINDS: readonly ReviewKind[] = ['approval', 'checkpoint', 'escalation'];
 
 /** An outside decision delivered to a run: a signal. */
 export type RunSignal = { kind: 'cancel'; reason: Reason } | { kind: 'pause'; reason: Reason } | { kind: 'resume' };
@@ -44,6 +47,13 @@ export class RunsService implements OnModuleInit {
   /** The ingress cannot work without its signing key: a distributed orchestrator without it does not start. */
   onModuleInit(): void {
     this.ingressKey = this.keys.signingKey('ingress');
+    this.bus.registerGauge('approvals pending', () => this.refreshPendingReviews());
+  }
+
+  /** Sets the pending-review gauge of every kind, zero included, so an emptied queue reads 0. */
+  async refreshPendingReviews(): Promise<void> {
+    const counts = await this.runs.pendingReviewCounts();
+    for (const kind of REVIEW_KINDS) this.deps.metrics.approvalsPending.set({ service: ORCHESTRATOR_SERVICE, kind }, counts.get(kind) ?? 0);
   }
 
   /** Intents waiting for the next group commit, with their callers. */
@@ -104,7 +114,15 @@ export class RunsService implements OnModuleInit {
     for (const c of candidates.values()) {
       if (!inserted.has(c.run.runId)) continue;
       created.set(c.run.runId, c.run);
-      uow.emit(EventTypes.IntentSubmitted, c.intent, { traceparent: c.options.traceparent, extensions: this.signatureOf(c.intent, c.options) });
+      // A PRODUCER span for the intent taken in over HTTP, under the caller's traceparent: the run's trace starts here.
+      const { span, parent } = startGovmeshSpan(`create ${Topics.intents}`, {
+        kind: SpanKind.PRODUCER,
+        parent: contextOfTraceparent(c.options.traceparent),
+        attributes: { [SemconvAttributes.messagingOperationType]: 'create', [SemconvAttributes.messagingDestination]: Topics.intents, [GovmeshAttributes.service]: ORCHESTRATOR_SERVICE, [GovmeshAttributes.runId]: c.run.runId, [SemconvAttributes.genAiWorkflowName]: c.run.workflowId },
+      });
+      const event = withSpan(span, parent, () => uow.emit(EventTypes.IntentSubmitted, c.intent, { traceparent: c.options.traceparent, extensions: this.signatureOf(c.intent, c.options) }));
+      span.setAttribute(SemconvAttributes.messagingMessageId, event.id);
+      endSpan(span);
     }
     const raced = [...candidates.keys()].filter((id) => !inserted.has(id));
     if (raced.length > 0) for (const [id, run] of await this.runs.existing(uow, raced)) existing.set(id, run);
