@@ -27,7 +27,6 @@ import {
   signCheckpoint,
   type LedgerVerdict,
   type SignedCheckpoint,
-  type StoredAuditRecord,
 } from '@govmesh/audit-chain';
 import { encodePublicKey, keyIdOf, loadPublicKey, publicKeyOf } from '@govmesh/signing';
 import { ENDPOINT_DEPS, ServiceKeys, type ServiceEndpointDeps } from '@govmesh/nest-runtime';
