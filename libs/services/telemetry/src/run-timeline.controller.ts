@@ -1,7 +1,8 @@
-import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
+import { Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiRefusals, CurrentPrincipal, hasRole, Roles, type Principal } from '@govmesh/nest-runtime';
 import { AuditRepository } from './audit.repository';
+import { wholeNumber } from './query';
 
 const MAX_PAGE = 500;
 
@@ -26,8 +27,9 @@ export class RunTimelineController {
   @ApiOkResponse({ description: 'The run id, its first event time, the events (seq, type, topic, occurredAt, recordedAt, atMs, sincePreviousMs, summary) and the next cursor' })
   @ApiRefusals({ 400: 'after or limit is not a number in range (`invalid_query`)', 404: 'No events for this run (or not yours)' })
   async timeline(@Param('id') id: string, @CurrentPrincipal() principal: Principal, @Query('after') after?: string, @Query('limit') limit?: string) {
-    const afterSeq = integer('after', after, 0, Number.MAX_SAFE_INTEGER, 0);
-    const pageSize = integer('limit', limit, 1, MAX_PAGE, 200);
+    // An empty parameter counts as absent.
+    const afterSeq = wholeNumber('after', after || undefined, 0, Number.MAX_SAFE_INTEGER) ?? 0;
+    const pageSize = wholeNumber('limit', limit || undefined, 1, MAX_PAGE) ?? 200;
     const notFound = new NotFoundException({ code: 'run_not_found', message: `no events for run "${id.slice(0, 200)}"` });
     if (id.length > 128) throw notFound;
     if (!hasRole(principal, 'auditor')) {
@@ -47,13 +49,4 @@ export class RunTimelineController {
     });
     return { runId: id, startedAt: startedAt.toISOString(), events: rows, next: events.length > pageSize ? page[page.length - 1].seq : null };
   }
-}
-
-function integer(field: string, raw: string | undefined, min: number, max: number, fallback: number): number {
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new BadRequestException({ code: 'invalid_query', message: `${field} must be an integer from ${min} to ${max}`, fields: [{ field, problem: `is not an integer from ${min} to ${max}` }] });
-  }
-  return n;
 }

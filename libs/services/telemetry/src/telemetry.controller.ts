@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestj
 import { ApiRefusals, Roles } from '@govmesh/nest-runtime';
 import { AuditRepository } from './audit.repository';
 import { AuditLedger } from './audit-ledger';
+import { wholeNumber } from './query';
 import { UnstorableRecordsRepository } from './unstorable-records.repository';
 
 /** Read side for auditors: the audit chain and the dead letters. */
@@ -108,12 +109,4 @@ export class TelemetryController {
     const { value, headers: _headers, ...metadata } = letter;
     return { ...metadata, valueBytes: letter.valueEncoding === 'base64' ? Buffer.from(value, 'base64').length : Buffer.byteLength(value, 'utf8') };
   }
-}
-
-/** A whole-number query parameter in range, or a 400 naming it. */
-function wholeNumber(field: string, text: string | undefined, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const n = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new BadRequestException({ code: 'invalid_query', message: `${field} must be a whole number from ${min} to ${max}`, fields: [{ field, problem: 'is not a whole number in range' }] });
-  return n;
 }
