@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Injectable, Logger, Module, type LogLevel, type OnApplicationShutdown, type Type } from '@nestjs/common';
 import { ModulesContainer, NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
+import { isStorableText } from '@govmesh/contracts';
 import { GovmeshMetrics, shutdownTracing, startTracing } from '@govmesh/observability';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RuntimeModule } from './runtime.module';
@@ -54,6 +55,7 @@ export async function createGovmeshApp(options: BootOptions): Promise<NestExpres
   // controller. YAML (whose media types need a CORS preflight) is read only on routes that take it.
   const app = await NestFactory.create<NestExpressApplication>(GovmeshAppModule, { logger: LEVELS[level], abortOnError: false, bodyParser: false });
   const yamlRoutes = yamlBodyRoutes(app.get(ModulesContainer));
+  app.use(refuseUnstorableUrls(options.processName, app.get(GovmeshMetrics)));
   app.use(requireJsonBodies(options.processName, app.get(GovmeshMetrics), yamlRoutes));
   app.use(jsonBody());
   app.use(yamlBodyText(yamlRoutes));
@@ -84,6 +86,32 @@ export function requireJsonBodies(processName: string, metrics: GovmeshMetrics, 
     metrics.httpRefusals.inc({ process: processName, reason: 'unsupported_media_type' });
     logger.warn(`${req.method} ${req.path} refused: content-type "${type || 'none'}" is not ${accepted}`);
     res.status(415).json({ code: 'unsupported_media_type', message: `request bodies must be ${accepted}, not "${type || 'none'}"` });
+  };
+}
+
+/**
+ * Refuses a URL whose path or query decodes to text no service can look up or store: U+0000 or an
+ * unpaired surrogate (400 `unstorable_text`), or percent-encoding that is not UTF-8 (400
+ * `malformed_request`). Checked once here for every route, so no id or query parameter reaches a
+ * database query with them (Postgres refuses such text with an error, not a miss).
+ */
+export function refuseUnstorableUrls(processName: string, metrics: GovmeshMetrics) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    let decoded: string | null;
+    try {
+      decoded = decodeURIComponent(req.originalUrl);
+    } catch {
+      decoded = null;
+    }
+    const refusal =
+      decoded === null
+        ? { code: 'malformed_request', message: 'the URL is not valid percent-encoded UTF-8' }
+        : isStorableText(decoded)
+          ? null
+          : { code: 'unstorable_text', message: 'the URL contains U+0000 (a NUL character) or an unpaired surrogate, which no id or parameter may hold' };
+    if (!refusal) return next();
+    metrics.httpRefusals.inc({ process: processName, reason: refusal.code });
+    res.status(400).json(refusal);
   };
 }
 
