@@ -4,6 +4,7 @@ import type { ToolResult } from '../tool-definition';
 import { errorCode, pinnedRequest, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
 import { credentialWords, scrubJson } from './credential-scrub';
 import { EgressAllowList, reason, redactUrl, type EgressPolicy, type EgressTarget } from './egress-policy';
+import { abortable } from './abortable';
 
 export type { ResolvedAddress, Resolver } from './address-pinning';
 
@@ -172,7 +173,7 @@ export class HttpConnector {
 
   /** Resolves the host (or takes the IP literal) and checks every answer; answers the address to connect to. */
   private async checkAddress(target: EgressTarget, allowPrivateNetwork: boolean, signal: AbortSignal): Promise<ResolvedAddress | { result: ToolResult }> {
-    const checked = await abortable(resolveAndCheck(target, allowPrivateNetwork, this.resolve, this.options.connectionId), signal);
+    const checked = await abortable(resolveAndCheck(target, allowPrivateNetwork, this.resolve, this.options.connectionId), signal, () => new CallAborted());
     if ('refused' in checked) return { result: rejected(checked.refused) };
     if ('unresolved' in checked) return { result: failed(checked.retryable, checked.unresolved) };
     return checked.address;
@@ -279,24 +280,6 @@ export class HttpConnector {
       reasons: [reason('http_call_completed', `connection ${id}: ${where} answered ${status}`)],
     };
   }
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new CallAborted());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new CallAborted());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** Reads a body up to `limit` bytes, stopping the transfer as soon as it goes over. */

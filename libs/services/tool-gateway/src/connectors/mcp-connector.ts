@@ -11,6 +11,7 @@ import type { ToolResult } from '../tool-definition';
 import { credentialWords, scrubJson, scrubText } from './credential-scrub';
 import { EgressAllowList, reason, redactUrl, type EgressPolicy, type EgressTarget } from './egress-policy';
 import { errorCode, pinnedRequest, resolveAndCheck, sameOrigin, systemResolve, type ResolvedAddress, type Resolver } from './address-pinning';
+import { abortable } from './abortable';
 
 /**
  * Where an MCP server is reached: over streamable HTTP at a URL, or over stdio by spawning a local
@@ -270,24 +271,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function bounded(text: string, limit: number): string {
   return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function describeTool(tool: Tool): McpToolDescription {
