@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { Injectable, Logger, Module, type LogLevel, type OnApplicationShutdown, type Type } from '@nestjs/common';
 import { ModulesContainer, NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
-import { isStorableText } from '@govmesh/contracts';
 import { GovmeshMetrics, shutdownTracing, startTracing } from '@govmesh/observability';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RuntimeModule } from './runtime.module';
@@ -90,28 +89,16 @@ export function requireJsonBodies(processName: string, metrics: GovmeshMetrics, 
 }
 
 /**
- * Refuses a URL whose path or query decodes to text no service can look up or store: U+0000 or an
- * unpaired surrogate (400 `unstorable_text`), or percent-encoding that is not UTF-8 (400
- * `malformed_request`). Checked once here for every route, so no id or query parameter reaches a
- * database query with them (Postgres refuses such text with an error, not a miss).
+ * Refuses a URL whose path or query holds U+0000 (`%00`), 400 `unstorable_text`: checked once here
+ * for every route, so no id or query parameter reaches a database query with it (Postgres refuses
+ * such text with an error, not a miss). Percent-encoding that is not UTF-8 never decodes to a NUL
+ * or an unpaired surrogate; each route refuses it with its own code.
  */
 export function refuseUnstorableUrls(processName: string, metrics: GovmeshMetrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    let decoded: string | null;
-    try {
-      decoded = decodeURIComponent(req.originalUrl);
-    } catch {
-      decoded = null;
-    }
-    const refusal =
-      decoded === null
-        ? { code: 'malformed_request', message: 'the URL is not valid percent-encoded UTF-8' }
-        : isStorableText(decoded)
-          ? null
-          : { code: 'unstorable_text', message: 'the URL contains U+0000 (a NUL character) or an unpaired surrogate, which no id or parameter may hold' };
-    if (!refusal) return next();
-    metrics.httpRefusals.inc({ process: processName, reason: refusal.code });
-    res.status(400).json(refusal);
+    if (!/%00|\u0000/i.test(req.originalUrl)) return next();
+    metrics.httpRefusals.inc({ process: processName, reason: 'unstorable_text' });
+    res.status(400).json({ code: 'unstorable_text', message: 'the URL contains U+0000 (a NUL character), which no id or parameter may hold' });
   };
 }
 
