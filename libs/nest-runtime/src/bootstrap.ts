@@ -96,7 +96,7 @@ export function requireJsonBodies(processName: string, metrics: GovmeshMetrics, 
  */
 export function refuseUnstorableUrls(processName: string, metrics: GovmeshMetrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!/%00|\u0000/i.test(req.originalUrl)) return next();
+    if (!/%00/i.test(req.originalUrl) && !req.originalUrl.includes('\u0000')) return next();
     metrics.httpRefusals.inc({ process: processName, reason: 'unstorable_text' });
     res.status(400).json({ code: 'unstorable_text', message: 'the URL contains U+0000 (a NUL character), which no id or parameter may hold' });
   };
