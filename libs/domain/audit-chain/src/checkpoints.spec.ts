@@ -7,6 +7,8 @@ import {
   GENESIS_HASH,
   inclusionProof,
   LedgerVerifier,
+  verifyLedger,
+  type LedgerSource,
   merkleLeaf,
   merkleRoot,
   NO_CHECKPOINT,
@@ -160,5 +162,42 @@ describe('verifying the ledger against signed checkpoints', () => {
     expect(run(moved, cps, key.publicKey, head).verdict).toMatchObject({ intact: false, problem: { seq: 5, kind: 'reordered' } });
     const deleted = records.filter((r) => r.seq !== 12);
     expect(run(deleted, cps, key.publicKey, head).verdict).toMatchObject({ intact: false, problem: { seq: 12, kind: 'deleted' } });
+  });
+});
+
+describe('verifying a ledger streamed page by page', () => {
+  const records = ledger(25);
+  const { cps, key } = checkpoints(records, 10);
+
+  /** The ledger in memory as a source, counting the pages each kind of read takes. */
+  function source(rs: StoredAuditRecord[], head: { seq: number; hash: string }) {
+    const reads = { records: 0, checkpoints: 0 };
+    const src: LedgerSource = {
+      head: async () => head,
+      records: async (after, limit) => (reads.records++, rs.filter((r) => r.seq > after).slice(0, limit)),
+      checkpoints: async (after, limit) => (reads.checkpoints++, cps.filter((c) => c.statement.seq > after).slice(0, limit)),
+    };
+    return { src, reads };
+  }
+
+  it('reads the checkpoints a page at a time, not once per record, and ends intact', async () => {
+    const { src, reads } = source(records, { seq: 25, hash: records[24].hash });
+    const { verdict, verifiedCheckpoint } = await verifyLedger(src, key.publicKey, null, 4);
+    expect(verdict).toMatchObject({ intact: true, length: 25, checkpoint: { seq: 20 } });
+    expect(verifiedCheckpoint?.statement.seq).toBe(20);
+    expect(reads).toEqual({ records: 7, checkpoints: 1 });
+  });
+
+  it('starts after a checkpoint verified before', async () => {
+    const { src } = source(records, { seq: 25, hash: records[24].hash });
+    expect((await verifyLedger(src, key.publicKey, cps[0], 4)).verdict).toMatchObject({ intact: true, length: 15, verifiedFrom: 10 });
+  });
+
+  it('names the tail cut back past a checkpoint, and a record edited inside a checkpoint', async () => {
+    const cut = source(records.slice(0, 15), { seq: 15, hash: records[14].hash });
+    expect((await verifyLedger(cut.src, key.publicKey, null, 4)).verdict).toMatchObject({ intact: false, problem: { seq: 16, kind: 'truncated' } });
+    const edited = records.map((r) => (r.seq === 13 ? { ...r, payload: { tampered: true } } : r));
+    const e = source(edited, { seq: 25, hash: records[24].hash });
+    expect((await verifyLedger(e.src, key.publicKey, null, 4)).verdict).toMatchObject({ intact: false, problem: { seq: 13, kind: 'modified' } });
   });
 });

@@ -94,41 +94,55 @@ export interface LedgerSource {
   head(): Promise<{ seq: number; hash: string }>;
   /** Up to `limit` records after `afterSeq`, in order. */
   records(afterSeq: number, limit: number): Promise<StoredAuditRecord[]>;
-  /** Up to `limit` checkpoints after `afterSeq` (and at most `upToSeq` when given), in order. */
-  checkpoints(afterSeq: number, upToSeq: number | null, limit: number): Promise<SignedCheckpoint[]>;
+  /** Up to `limit` checkpoints after `afterSeq`, in order. */
+  checkpoints(afterSeq: number, limit: number): Promise<SignedCheckpoint[]>;
 }
 
 /**
- * Verifies a ledger read page by page (constant memory): each checkpoint is fed before the record
- * it ends on, and those beyond the last record at the end, so a cut-off tail is named.
+ * Verifies a ledger read page by page (constant memory): records and checkpoints each a page at a
+ * time, the next checkpoint fed as soon as the one before it has passed (so before the record it
+ * ends on), and those left when the records run out at the end, so a cut-off tail is named.
  */
 export async function verifyLedger(source: LedgerSource, publicKey: PublicKeyInput, start: SignedCheckpoint | null = null, page = 2000): Promise<{ verdict: LedgerVerdict; verifiedCheckpoint: SignedCheckpoint | null }> {
   const verifier = new LedgerVerifier(publicKey, start);
   const head = await source.head();
-  let after = start?.statement.seq ?? 0;
-  let cpAfter = after;
-  const feed = async (upTo: number | null): Promise<boolean> => {
-    for (;;) {
-      const cps = await source.checkpoints(cpAfter, upTo, page);
-      for (const cp of cps) {
-        if (!verifier.checkpoint(cp)) return false;
-        cpAfter = cp.statement.seq;
-      }
-      if (cps.length < page) return true;
+  let checkpoints: SignedCheckpoint[] = [];
+  let fetchedThrough = start?.statement.seq ?? 0;
+  let exhausted = false;
+  /** The seq of the checkpoint fed and not yet reached by the records; null when none is. */
+  let awaited: number | null = null;
+  const nextCheckpoint = async (): Promise<SignedCheckpoint | undefined> => {
+    if (checkpoints.length === 0 && !exhausted) {
+      checkpoints = await source.checkpoints(fetchedThrough, page);
+      if (checkpoints.length < page) exhausted = true;
+      if (checkpoints.length > 0) fetchedThrough = checkpoints[checkpoints.length - 1].statement.seq;
     }
+    return checkpoints.shift();
   };
+  const feed = async (): Promise<boolean> => {
+    const cp = await nextCheckpoint();
+    if (!cp) return true;
+    awaited = cp.statement.seq;
+    return verifier.checkpoint(cp);
+  };
+  let after = start?.statement.seq ?? 0;
   let going = true;
   while (going) {
     const records = await source.records(after, page);
     for (const record of records) {
-      if ((record.seq > cpAfter && !(await feed(record.seq))) || !verifier.push(record)) {
+      if ((awaited === null && !(await feed())) || !verifier.push(record)) {
         going = false;
         break;
       }
+      if (record.seq === awaited) awaited = null;
     }
     if (records.length < page) break;
     after = records[records.length - 1].seq;
   }
-  if (going) await feed(null);
+  // Checkpoints beyond the last record: the first names the records that are gone.
+  while (going) {
+    const cp = await nextCheckpoint();
+    if (!cp || !verifier.checkpoint(cp)) break;
+  }
   return { verdict: verifier.finish(head), verifiedCheckpoint: verifier.verifiedCheckpoint };
 }

@@ -51,8 +51,8 @@ export function sqlLedgerSource(q: (sql: string, params?: unknown[]) => Promise<
       return { seq: Number(head?.['seq'] ?? 0), hash: String(head?.['hash'] ?? GENESIS_HASH).trim() };
     },
     records: async (afterSeq, limit) => (await q(`SELECT ${RECORD_COLUMNS} FROM ${schema}."audit_records" WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])).map(toStoredRecord),
-    checkpoints: async (afterSeq, upToSeq, limit) =>
-      ((await q(`SELECT ${CHECKPOINT_COLUMNS} FROM ${schema}."audit_checkpoints" WHERE seq > $1 AND ($2::bigint IS NULL OR seq <= $2) ORDER BY seq LIMIT $3`, [afterSeq, upToSeq, limit])) as unknown as CheckpointRow[]).map(toSignedCheckpoint),
+    checkpoints: async (afterSeq, limit) =>
+      ((await q(`SELECT ${CHECKPOINT_COLUMNS} FROM ${schema}."audit_checkpoints" WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])) as unknown as CheckpointRow[]).map(toSignedCheckpoint),
   };
 }
 
