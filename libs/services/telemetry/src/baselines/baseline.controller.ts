@@ -16,7 +16,8 @@ const AcknowledgeBody = Type.Object(
 );
 
 const share = (part: number, whole: number) => (whole > 0 ? Math.round((part / whole) * 10000) / 10000 : null);
-const seconds = (n: number | null | undefined) => (n === null || n === undefined ? null : Math.round(Number(n) * 1000) / 1000);
+/** A number to three decimals, null when there is none. */
+const rounded = (n: number | null | undefined) => (n === null || n === undefined ? null : Math.round(Number(n) * 1000) / 1000);
 
 function checkAgentId(id: string): void {
   if (!AGENT_ID.test(id)) throw new BadRequestException({ code: 'invalid_agent_id', message: 'an agent id is 1-128 letters, digits, . _ : - (starting with a letter or digit)', fields: [{ field: 'id', problem: 'is not an agent id' }] });
@@ -64,7 +65,7 @@ export class BaselinesController {
       completedRuns: completed,
       tools: usage.filter((u) => u.dimension === 'tool').map((u) => ({ tool: u.subject, calls: Number(u.calls), share: share(Number(u.calls), toolCalls), lastSeenAt: new Date(u.last_seen_at).toISOString() })),
       egress: usage.filter((u) => u.dimension === 'egress').map((u) => ({ destination: u.subject, calls: Number(u.calls), share: share(Number(u.calls), egressCalls), lastSeenAt: new Date(u.last_seen_at).toISOString() })),
-      costPerRun: { unit: 'model_tokens', mean: seconds(mean), stddev: seconds(stddev), outlierAbove: seconds(judgeCost(0, { runs: completed, mean, stddev }, settings.costSigma, settings.minRuns).threshold), sigma: settings.costSigma },
+      costPerRun: { unit: 'model_tokens', mean: rounded(mean), stddev: rounded(stddev), outlierAbove: rounded(judgeCost(0, { runs: completed, mean, stddev }, settings.costSigma, settings.minRuns).threshold), sigma: settings.costSigma },
       denyRate: { window: share(Number(runs?.denied ?? 0), completed), recent: share(Number(recent?.denied ?? 0), recentRuns), deniedRuns: Number(runs?.denied ?? 0) },
       escalationRate: { window: share(Number(runs?.escalated ?? 0), completed), recent: share(Number(recent?.escalated ?? 0), recentRuns), escalatedRuns: Number(runs?.escalated ?? 0) },
       recentRuns,
@@ -135,7 +136,7 @@ export class WorkflowKpisController {
       to: to.toISOString(),
       casesCompleted: cases,
       byOutcome: Object.fromEntries(outcomes.map((o) => [o.outcome ?? 'unknown', Number(o.n)])),
-      cycleTimeSeconds: { mean: seconds(totals?.mean), p50: seconds(totals?.p50), p90: seconds(totals?.p90), max: seconds(totals?.max) },
+      cycleTimeSeconds: { mean: rounded(totals?.mean), p50: rounded(totals?.p50), p90: rounded(totals?.p90), max: rounded(totals?.max) },
       overrides: overridden,
       overrideRate: share(overridden, cases),
       escalations: escalated,

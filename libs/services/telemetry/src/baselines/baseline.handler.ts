@@ -141,7 +141,9 @@ export class BehaviourBaselineHandler implements BatchEventHandler {
         }
         case EventTypes.ModelCompleted: {
           const d = (e as GovmeshEvent<typeof EventTypes.ModelCompleted>).data;
-          runOf(d.runId, e.time).cost_tokens += d.usage.inputTokens + d.usage.outputTokens;
+          // A call escalated from the small model paid for the small model's answer too.
+          const first = d.escalatedFrom?.usage;
+          runOf(d.runId, e.time).cost_tokens += d.usage.inputTokens + d.usage.outputTokens + (first ? first.inputTokens + first.outputTokens : 0);
           break;
         }
         case EventTypes.ApprovalRequested: {

@@ -120,6 +120,23 @@ describe('telemetry: behaviour baselines per agent and outcome KPIs per workflow
     expect(await anomalies('costly-agent', 'cost_outlier')).toBe(1);
   });
 
+  it('counts the tokens of a call escalated from the small model in the run\'s cost', async () => {
+    for (const tokens of [950, 1000, 1050, 980, 1020, 1000, 1100]) await usualRun('escalating-agent', ['tickets.lookup'], tokens);
+    const runId = `r-${randomUUID()}`;
+    const escalated = h.event(EventTypes.ModelCompleted, {
+      runId,
+      stepId: 'plan#1',
+      model: 'builtin-large',
+      provider: 'builtin',
+      confidence: 0.9,
+      proposal: { kind: 'no_action', rationale: 'ok' },
+      usage: { inputTokens: 900, outputTokens: 100 },
+      escalatedFrom: { model: 'builtin-small', provider: 'builtin', confidence: 0.2, usage: { inputTokens: 3900, outputTokens: 100 } },
+    });
+    await h.send(submitted(runId, 'escalating-agent'), escalated, completed(runId, 'escalating-agent'));
+    expect(flagged('escalating-agent').map((e) => e.data)).toEqual([expect.objectContaining({ runId, kind: 'cost_outlier', observed: 5000 })]);
+  });
+
   it('computes a workflow\'s KPIs from its cases: outcomes, cycle time, overrides and escalations', async () => {
     const workflow = 'invoice-exception';
     const reviewer = { id: 'key:reviewer', groups: ['finance-ops'] };
